@@ -1,0 +1,3 @@
+from srredsim.cli import main
+
+raise SystemExit(main())

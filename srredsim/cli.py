@@ -1,0 +1,81 @@
+"""The ``srredsim`` command line: a thin layer that parses arguments and dispatches.
+
+Each subcommand lives in ``srredsim/commands/<name>.py`` and provides ``HELP`` (one line),
+``add_arguments(parser)`` and ``run(args) -> int``. Command modules import TensorFlow/Keras only
+inside ``run``, so ``srredsim --help`` and argument errors are fast. Any
+:class:`~srredsim.errors.SrredsimError` becomes a one-line message on stderr and exit code 2;
+Ctrl-C exits with 130.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import sys
+
+from srredsim import __version__
+from srredsim.errors import SrredsimError
+
+# (command name, module under srredsim.commands). Order is the order shown in --help.
+COMMANDS: list[tuple[str, str]] = [
+    ("demo", "demo"),
+    ("simulate", "simulate"),
+    ("reconstruct", "reconstruct"),
+    ("train", "train"),
+    ("predict", "predict"),
+    ("evaluate", "evaluate"),
+    ("info", "info"),
+    ("export", "export"),
+    ("validate", "validate"),
+    ("fiji-check", "fiji_check"),
+]
+
+
+def _load(module: str):
+    return importlib.import_module(f"srredsim.commands.{module}")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="srredsim",
+        description="SR-REDSIM for structured-illumination microscopy: simulate, reconstruct, "
+        "train, predict, evaluate and export to bioimage.io / Fiji.",
+    )
+    parser.add_argument("--version", action="version", version=f"srredsim {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, module in COMMANDS:
+        try:
+            mod = _load(module)
+        except ModuleNotFoundError as exc:  # a command whose module is absent in this build
+            if exc.name != f"srredsim.commands.{module}":
+                raise
+            continue
+        p = sub.add_parser(name, help=mod.HELP, description=getattr(mod, "DESCRIPTION", mod.HELP),
+                           formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+        mod.add_arguments(p)
+        p.set_defaults(_run=mod.run)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "_run", None):
+        parser.print_help()
+        return 1
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+    try:
+        rc = args._run(args)
+    except SrredsimError as exc:
+        print(f"srredsim {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"srredsim {args.command}: interrupted", file=sys.stderr)
+        return 130
+    return int(rc or 0)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

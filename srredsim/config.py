@@ -1,0 +1,224 @@
+"""Typed configuration of a run: optics, network, normalisation, data, training, metadata.
+
+One :class:`RunConfig` describes everything needed to rebuild, retrain and export a model. It is
+saved as ``config.json`` in every run folder (the run folder *is* the model, as in CSBDeep) and
+can be written by hand as YAML or JSON and passed to ``srredsim train --config``. Cross-field
+rules (e.g. the network's input channels equal angles x phases) are checked here, once, so
+that every command can trust a loaded config.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from srredsim import __version__
+from srredsim.errors import SrredsimError, atomic_path
+
+CONFIG_NAME = "config.json"
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class OpticsConfig(_Section):
+    """Microscope and illumination of the raw data (used by simulation, reconstruction, export)."""
+
+    na: float = Field(1.4, gt=0, description="objective numerical aperture")
+    wavelength_nm: float = Field(525.0, gt=100, lt=2000, description="emission wavelength")
+    pixel_size_um: float = Field(0.08, gt=0, lt=100, description="raw camera pixel size in the sample plane")
+    refractive_index: float = Field(1.518, gt=1.0, description="immersion medium refractive index")
+    angles: int = Field(3, ge=1, le=12)
+    phases: int = Field(5, ge=3, le=16)
+    beams: Literal[2, 3] = 2
+
+    @model_validator(mode="after")
+    def _physical(self):
+        if self.na >= self.refractive_index:
+            raise ValueError(f"NA {self.na} must be smaller than the refractive index {self.refractive_index}")
+        return self
+
+    @property
+    def frames(self) -> int:
+        return self.angles * self.phases
+
+
+class ModelConfig(_Section):
+    """Network architecture. ``sr_redsim`` is the paper's network (ARCHITECTURE §3)."""
+
+    architecture: Literal["sr_redsim", "unet"] = "sr_redsim"
+    in_channels: int = Field(15, ge=1, le=256)
+    filters: int = Field(64, ge=1, le=1024, description="SR-REDSIM filters per layer (paper: 64)")
+    depth: int = Field(10, ge=1, le=32, description="SR-REDSIM skip blocks; encoder has 2*depth+1 convolutions")
+    unet_base_filters: int = Field(16, ge=1, le=512)
+    unet_levels: int = Field(5, ge=1, le=7, description="U-Net down/up levels; H and W must be divisible by 2**levels")
+
+
+class NormalizationConfig(_Section):
+    """How raw stacks and references are scaled to the network's range, stored with the model.
+
+    ``global``: the paper's choice, one min/max over the whole training set for the raw stacks and
+    one for the references (computed at training start and stored in ``x_min``..``y_max``); the
+    network output is mapped back to reference units.
+    ``percentile``: each raw stack is scaled by its own low/high percentiles (over all frames) and
+    each reference likewise; robust to changing light levels, output in normalised units.
+    """
+
+    mode: Literal["global", "percentile"] = "percentile"
+    low_percentile: float = Field(0.1, ge=0, lt=50)
+    high_percentile: float = Field(99.9, gt=50, le=100)
+    x_min: float | None = None
+    x_max: float | None = None
+    y_min: float | None = None
+    y_max: float | None = None
+
+    @property
+    def has_global_stats(self) -> bool:
+        return None not in (self.x_min, self.x_max, self.y_min, self.y_max)
+
+
+class DataConfig(_Section):
+    """Patch sampling and augmentation."""
+
+    patch_size: int = Field(96, ge=8, le=4096, description="raw patch edge in pixels (reference patch is 2x)")
+    patches_per_image: int = Field(16, ge=1, description="random patches drawn per training image per epoch")
+    augment: bool = Field(True, description="random 90-degree rotations and flips applied to raw and reference alike")
+    val_fraction: float = Field(0.1, ge=0, lt=1, description="share of training pairs held out when no testx/testy exist")
+    val_patches_per_image: int = Field(4, ge=1)
+    cache_limit_mb: int = Field(2048, ge=0, description="data sets larger than this are read from disk per patch")
+
+
+class TrainConfig(_Section):
+    """Optimisation. Defaults follow the paper: MSE, Adam 1e-3, batch 1, 100 epochs."""
+
+    epochs: int = Field(100, ge=1)
+    batch_size: int = Field(1, ge=1)
+    learning_rate: float = Field(1e-3, gt=0)
+    loss: Literal["mse", "mae"] = "mse"
+    steps_per_epoch: int | None = Field(None, ge=1, description="default: patches_per_image * images / batch")
+    seed: int | None = 0
+    strategy: Literal["auto", "none", "mirrored", "multiworker"] = "auto"
+    cpu_devices: int = Field(0, ge=0, description="split the CPU into this many logical devices (testing MirroredStrategy)")
+    tensorboard: bool = True
+
+
+class MetadataConfig(_Section):
+    """Who made the model and how it may be used; carried into the bioimage.io package."""
+
+    name: str = "SR-REDSIM"
+    description: str = ("SR-REDSIM: denoising super-resolution of raw 2D structured-illumination "
+                        "microscopy stacks (Shah et al., Photonics Research 2021).")
+    authors: list[str] = Field(default_factory=lambda: ["srredsim developers"])
+    license: str = "MIT"
+    training_data: str = "user data"
+
+
+class RunConfig(_Section):
+    """Everything about one trained model. Saved as ``config.json`` in its run folder."""
+
+    srredsim_version: str = __version__
+    optics: OpticsConfig = Field(default_factory=OpticsConfig)
+    model: ModelConfig = Field(default_factory=ModelConfig)
+    normalization: NormalizationConfig = Field(default_factory=NormalizationConfig)
+    data: DataConfig = Field(default_factory=DataConfig)
+    train: TrainConfig = Field(default_factory=TrainConfig)
+    metadata: MetadataConfig = Field(default_factory=MetadataConfig)
+
+    @model_validator(mode="after")
+    def _consistent(self):
+        if self.model.in_channels != self.optics.frames:
+            raise ValueError(
+                f"model.in_channels ({self.model.in_channels}) must equal optics.angles x optics.phases "
+                f"({self.optics.angles} x {self.optics.phases} = {self.optics.frames})")
+        if self.model.architecture == "unet" and self.data.patch_size % (2 ** self.model.unet_levels):
+            raise ValueError(
+                f"U-Net patch_size {self.data.patch_size} must be divisible by 2**unet_levels "
+                f"= {2 ** self.model.unet_levels}")
+        return self
+
+    # ---- persistence -------------------------------------------------------------------------
+    def to_json(self) -> str:
+        return self.model_dump_json(indent=2)
+
+    def save(self, path: str | os.PathLike) -> Path:
+        path = Path(path)
+        if path.is_dir():
+            path = path / CONFIG_NAME
+        with atomic_path(path) as tmp:
+            tmp.write_text(self.to_json() + "\n")
+        return path
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> "RunConfig":
+        path = Path(path)
+        if path.is_dir():
+            path = path / CONFIG_NAME
+        if not path.exists():
+            raise SrredsimError(f"{path}: no such configuration file")
+        try:
+            text = path.read_text()
+            if path.suffix.lower() in (".yaml", ".yml"):
+                import yaml
+
+                raw = yaml.safe_load(text) or {}
+            else:
+                raw = json.loads(text)
+        except Exception as exc:
+            raise SrredsimError(f"{path}: cannot parse configuration ({exc})") from None
+        return cls.from_dict(raw, source=str(path))
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any], source: str = "configuration") -> "RunConfig":
+        if not isinstance(raw, dict):
+            raise SrredsimError(f"{source}: expected a mapping at the top level")
+        try:
+            return cls.model_validate(raw)
+        except ValidationError as exc:
+            raise SrredsimError(f"{source}: {_one_line(exc)}") from None
+
+    def with_overrides(self, overrides: dict[str, Any]) -> "RunConfig":
+        """Return a copy with dotted-key overrides applied, e.g. ``{"train.epochs": 3}``."""
+        raw = self.model_dump()
+        for key, value in overrides.items():
+            if value is None:
+                continue
+            node = raw
+            parts = key.split(".")
+            for part in parts[:-1]:
+                if part not in node or not isinstance(node[part], dict):
+                    raise SrredsimError(f"unknown configuration key {key!r}")
+                node = node[part]
+            if parts[-1] not in node:
+                raise SrredsimError(f"unknown configuration key {key!r}")
+            node[parts[-1]] = value
+        return RunConfig.from_dict(raw, source="command-line overrides")
+
+
+def _one_line(exc: ValidationError) -> str:
+    msgs = []
+    for err in exc.errors():
+        loc = ".".join(str(p) for p in err.get("loc", ()))
+        msg = err.get("msg", "invalid")
+        msgs.append(f"{loc}: {msg}" if loc else msg)
+    return "; ".join(msgs)
+
+
+def parse_set_option(items: list[str] | None) -> dict[str, Any]:
+    """Parse ``--set key=value`` items; values are read as YAML scalars (numbers, booleans)."""
+    import yaml
+
+    out: dict[str, Any] = {}
+    for item in items or []:
+        if "=" not in item:
+            raise SrredsimError(f"--set expects key=value, got {item!r}")
+        key, value = item.split("=", 1)
+        try:
+            out[key.strip()] = yaml.safe_load(value)
+        except yaml.YAMLError:
+            out[key.strip()] = value
+    return out

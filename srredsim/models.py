@@ -1,0 +1,114 @@
+"""Network builders: SR-REDSIM (the paper's network) and the U-Net variant of the seed notebook.
+
+SR-REDSIM (Shah et al., Photonics Research 9, B168, 2021; ARCHITECTURE §3) is a RED-Net style
+encoder-decoder working at the raw resolution, followed by a learned 2x up-sampling:
+
+* encoder: ``2*depth + 1`` 3x3 convolutions (stride 1, ReLU); the outputs of convolutions
+  2, 4, ..., 2*depth are the skip sources p1..p_depth;
+* decoder: ``depth`` blocks ``Conv2DTranspose -> Add(skip) -> ReLU -> Conv2DTranspose``, block k
+  adding p(depth+1-k) (symmetric), then one more Conv2DTranspose;
+* up-sampling: Conv2DTranspose(filters, stride 2, ReLU) then Conv2DTranspose(1, stride 1, ReLU).
+
+With 64 filters and depth 10 this is 44 weight layers and 1,560,257 parameters. The network is
+fully convolutional: any H x W works and the output is 2H x 2W. Layer names are fixed so that
+weights move between Keras backends (TensorFlow on CPU, JAX on a GPU) by name.
+"""
+
+from __future__ import annotations
+
+from srredsim.config import ModelConfig
+
+SR_REDSIM_PARAMS_64 = 1_560_257  # 64 filters, depth 10, 15 input channels (ARCHITECTURE §3)
+
+
+def _keras():
+    import keras
+
+    return keras
+
+
+def build_sr_redsim(in_channels: int = 15, filters: int = 64, depth: int = 10, name: str = "sr_redsim"):
+    """Build SR-REDSIM as a channels-last Keras model ``(B, H, W, C) -> (B, 2H, 2W, 1)``."""
+    keras = _keras()
+    layers = keras.layers
+    inp = keras.Input(shape=(None, None, in_channels), name="raw")
+    x = inp
+    skips = []
+    n_enc = 2 * depth + 1
+    for i in range(1, n_enc + 1):
+        x = layers.Conv2D(filters, 3, padding="same", activation="relu", name=f"enc_conv{i}")(x)
+        if i % 2 == 0 and i < n_enc:
+            skips.append(x)
+    # skips[j] is the output of conv 2(j+1); block k adds p(depth+1-k) = skips[depth-k]
+    for k in range(1, depth + 1):
+        x = layers.Conv2DTranspose(filters, 3, padding="same", activation="relu", name=f"dec{k}_deconv_a")(x)
+        x = layers.Add(name=f"dec{k}_add")([x, skips[depth - k]])
+        x = layers.ReLU(name=f"dec{k}_relu")(x)
+        x = layers.Conv2DTranspose(filters, 3, padding="same", activation="relu", name=f"dec{k}_deconv_b")(x)
+    x = layers.Conv2DTranspose(filters, 3, padding="same", activation="relu", name="dec_final_deconv")(x)
+    x = layers.Conv2DTranspose(filters, 3, strides=2, padding="same", activation="relu", name="up_deconv")(x)
+    out = layers.Conv2DTranspose(1, 3, padding="same", activation="relu", name="sr")(x)
+    return keras.Model(inp, out, name=name)
+
+
+def build_unet(in_channels: int = 15, base_filters: int = 16, levels: int = 5, name: str = "unet"):
+    """U-Net variant of the seed notebook: two 3x3 convolutions per level, filters doubling from
+    ``base_filters`` (16...512 for 5 levels), concatenation skips, a learned 2x up-sampling and a
+    final 1x1 convolution with sigmoid. H and W must be divisible by ``2**levels``."""
+    keras = _keras()
+    layers = keras.layers
+    inp = keras.Input(shape=(None, None, in_channels), name="raw")
+    x = inp
+    skips = []
+    f = base_filters
+    for lvl in range(levels):
+        x = layers.Conv2D(f, 3, padding="same", activation="relu", name=f"down{lvl}_conv_a")(x)
+        x = layers.Conv2D(f, 3, padding="same", activation="relu", name=f"down{lvl}_conv_b")(x)
+        skips.append(x)
+        x = layers.MaxPooling2D(2, name=f"down{lvl}_pool")(x)
+        f *= 2
+    x = layers.Conv2D(f, 3, padding="same", activation="relu", name="bottom_conv_a")(x)
+    x = layers.Conv2D(f, 3, padding="same", activation="relu", name="bottom_conv_b")(x)
+    for lvl in reversed(range(levels)):
+        f //= 2
+        x = layers.Conv2DTranspose(f, 2, strides=2, padding="same", name=f"up{lvl}_deconv")(x)
+        x = layers.Concatenate(name=f"up{lvl}_concat")([x, skips[lvl]])
+        x = layers.Conv2D(f, 3, padding="same", activation="relu", name=f"up{lvl}_conv_a")(x)
+        x = layers.Conv2D(f, 3, padding="same", activation="relu", name=f"up{lvl}_conv_b")(x)
+    x = layers.Conv2DTranspose(base_filters, 3, strides=2, padding="same", activation="relu", name="up_sr_deconv")(x)
+    out = layers.Conv2D(1, 1, activation="sigmoid", name="sr")(x)
+    return keras.Model(inp, out, name=name)
+
+
+def size_multiple(cfg: ModelConfig) -> int:
+    """Input H and W must be multiples of this number."""
+    return 2 ** cfg.unet_levels if cfg.architecture == "unet" else 1
+
+
+def build_model(cfg: ModelConfig):
+    """Build the network a :class:`ModelConfig` describes."""
+    if cfg.architecture == "sr_redsim":
+        return build_sr_redsim(cfg.in_channels, cfg.filters, cfg.depth)
+    if cfg.architecture == "unet":
+        return build_unet(cfg.in_channels, cfg.unet_base_filters, cfg.unet_levels)
+    raise ValueError(f"unknown architecture {cfg.architecture!r}")
+
+
+def conv_flops(model, height: int, width: int) -> float:
+    """FLOPs (2 per multiply-accumulate) of all convolutions for one ``height x width`` input."""
+    keras = _keras()
+    conv_layers = [l for l in model.layers
+                   if isinstance(l, (keras.layers.Conv2D, keras.layers.Conv2DTranspose))]
+    probe = keras.Model(model.inputs, [l.input for l in conv_layers] + [l.output for l in conv_layers])
+    spec = probe.compute_output_spec(keras.KerasTensor((1, height, width, model.input.shape[-1])))
+    n = len(conv_layers)
+    total = 0.0
+    for layer, sin, sout in zip(conv_layers, spec[:n], spec[n:]):
+        kh, kw = layer.kernel_size
+        cin, cout = sin.shape[-1], sout.shape[-1]
+        if isinstance(layer, keras.layers.Conv2DTranspose):
+            pixels = sin.shape[1] * sin.shape[2]  # every input pixel scatters a kernel
+        else:
+            pixels = sout.shape[1] * sout.shape[2]
+        total += 2.0 * pixels * kh * kw * cin * cout
+    return total

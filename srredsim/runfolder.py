@@ -1,0 +1,94 @@
+"""A trained model is a folder (as in CSBDeep): configuration, weights, history and logs.
+
+Layout::
+
+    RUN/config.json                 the RunConfig (network, normalisation, optics, training)
+    RUN/weights_best.weights.h5     weights with the lowest validation loss
+    RUN/weights_last.weights.h5     weights after the last completed epoch
+    RUN/history.csv                 one row per epoch (loss, metrics, validation)
+    RUN/training_curve.png          loss and PSNR curves
+    RUN/logs/                       TensorBoard event files
+    RUN/backup/                     Keras BackupAndRestore state for ``--resume``
+
+Models are rebuilt from the config and weights are loaded by layer, so nothing is unpickled
+and no code stored in the folder is ever executed.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from srredsim.config import CONFIG_NAME, RunConfig
+from srredsim.errors import SrredsimError
+
+WEIGHTS_BEST = "weights_best.weights.h5"
+WEIGHTS_LAST = "weights_last.weights.h5"
+HISTORY = "history.csv"
+CURVE = "training_curve.png"
+BACKUP_DIR = "backup"
+LOG_DIR = "logs"
+
+
+@dataclass
+class Run:
+    path: Path
+    config: RunConfig
+
+    def weights_path(self, which: str = "best") -> Path:
+        """Path of the ``best`` or ``last`` weights; ``best`` falls back to ``last``."""
+        best, last = self.path / WEIGHTS_BEST, self.path / WEIGHTS_LAST
+        if which == "best":
+            if best.exists():
+                return best
+            if last.exists():
+                return last
+        elif which == "last":
+            if last.exists():
+                return last
+        else:
+            raise SrredsimError(f"unknown weights {which!r}: use 'best' or 'last'")
+        raise SrredsimError(f"{self.path}: model folder has no weights ({WEIGHTS_BEST} / {WEIGHTS_LAST})")
+
+    def has_weights(self) -> bool:
+        return (self.path / WEIGHTS_BEST).exists() or (self.path / WEIGHTS_LAST).exists()
+
+    def build_model(self):
+        from srredsim.models import build_model
+
+        return build_model(self.config.model)
+
+    def load_model(self, which: str = "best"):
+        """Build the network and load its weights (no pickles, no stored code)."""
+        path = self.weights_path(which)
+        model = self.build_model()
+        try:
+            model.load_weights(path)
+        except Exception as exc:
+            raise SrredsimError(f"{path}: cannot load weights into the configured network ({exc})") from None
+        return model
+
+
+def is_run(path: str | os.PathLike) -> bool:
+    return (Path(path) / CONFIG_NAME).is_file()
+
+
+def load_run(path: str | os.PathLike) -> Run:
+    """Open a run folder, or raise a clear error if ``path`` is not a model folder."""
+    path = Path(path)
+    if not path.exists():
+        raise SrredsimError(f"{path}: no such model folder")
+    if not path.is_dir():
+        raise SrredsimError(f"{path}: is not a model folder (expected a folder with {CONFIG_NAME})")
+    if not (path / CONFIG_NAME).is_file():
+        raise SrredsimError(f"{path}: is not a model folder (no {CONFIG_NAME})")
+    return Run(path=path, config=RunConfig.load(path / CONFIG_NAME))
+
+
+def save_run_skeleton(path: str | os.PathLike, config: RunConfig) -> Run:
+    """Create a run folder with its config (used by training and by tests)."""
+    path = Path(path)
+    path.mkdir(parents=True, exist_ok=True)
+    config.save(path / CONFIG_NAME)
+    return Run(path=path, config=config)
