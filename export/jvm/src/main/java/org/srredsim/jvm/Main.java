@@ -114,7 +114,7 @@ public final class Main {
                     for (String f : pkg.rdf.weights.keySet()) {
                         if (ModelPackage.engineOf(f) == null && weights == null) {
                             Map<String, Object> r = Check.result(null, f, "skipped",
-                                    "DeepImageJ 3 does not run " + f + " weights; not checked");
+                                    f + " weights are not run here: DeepImageJ runs this package through its tensorflow_saved_model_bundle / onnx weights");
                             emit(r);
                         }
                     }
