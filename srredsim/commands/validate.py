@@ -1,0 +1,50 @@
+"""``srredsim validate PACKAGE``: spec, bioimageio.core tests, engine parity, DeepImageJ lint."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+HELP = "check a bioimage.io package: spec, bioimageio.core tests, engine parity, DeepImageJ rules"
+DESCRIPTION = (
+    "Validate a bioimage.io package (zip or folder), fully offline: bioimageio.spec validation, "
+    "bioimageio.core's test of every weight format, numerical parity of Keras, ONNX and SavedModel on "
+    "the test input (<= 1e-4), and a lint of what DeepImageJ needs (ONNX opset <= 17 and IR <= 8, "
+    "channel names, axis ids, supported pre/post-processing, TF zip layout, signature names). Prints "
+    "one row per check; the exit code is 1 if any check fails, and the failed checks are named.")
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("package", help="package zip or unpacked folder with rdf.yaml")
+    p.add_argument("--jvm", action="store_true",
+                   help="also run the package on DeepImageJ's engines in a JVM (needs the JVM harness)")
+    p.add_argument("--no-core", action="store_true", help="skip bioimageio.core's model tests (faster)")
+    p.add_argument("--no-parity", action="store_true", help="skip the engine parity check")
+    p.add_argument("--weight-format", nargs="+", default=None,
+                   choices=["keras_hdf5", "tensorflow_saved_model_bundle", "onnx"],
+                   help="test only these weight formats with bioimageio.core")
+    p.add_argument("--tolerance", type=float, default=1e-4, help="largest allowed engine difference")
+    p.add_argument("--json", default=None, metavar="FILE", help="also write the results as JSON")
+
+
+def run(args) -> int:
+    from srredsim.errors import atomic_path
+    from srredsim.export.validate import failed_checks, format_table, validate_package
+
+    def progress(r):
+        print(f"  {r.name}: {r.status}", file=sys.stderr, flush=True)
+
+    results = validate_package(args.package, jvm=args.jvm, core=not args.no_core, parity=not args.no_parity,
+                               weight_formats=tuple(args.weight_format) if args.weight_format else None,
+                               tolerance=args.tolerance, progress=progress)
+    print(format_table(results))
+    if args.json:
+        with atomic_path(args.json) as tmp:
+            tmp.write_text(json.dumps([r.__dict__ for r in results], indent=2) + "\n")
+    fails = failed_checks(results)
+    if fails:
+        print(f"srredsim validate: {len(fails)} check(s) failed: {', '.join(r.name for r in fails)}",
+              file=sys.stderr)
+        return 1
+    return 0

@@ -1,0 +1,22 @@
+"""Export of a trained run folder: TensorFlow SavedModel, ONNX and bioimage.io packages.
+
+The writers (:mod:`.savedmodel`, :mod:`.onnx_export`, :mod:`.bioimageio_package`), the checker
+(:mod:`.validate`) and the engines that run any exported artifact (:mod:`.engines`) live in their
+own modules and import TensorFlow, ONNX or bioimageio only when called, so importing this package
+is cheap. The entry point for everything is :func:`srredsim.export.api.export_run`.
+
+Fixed names shared by every artifact (ARCHITECTURE §2, §5, §6):
+
+* input tensor id ``raw``: ``(batch, y, x, channel)`` with one channel per raw frame;
+* output tensor id ``sr``: ``(batch, 2y, 2x, 1)``.
+"""
+
+from __future__ import annotations
+
+INPUT_ID = "raw"
+OUTPUT_ID = "sr"
+FORMATS = ("bioimageio", "onnx", "savedmodel")
+ONNX_OPSET = 17
+ONNX_MAX_IR = 8  # ONNX Runtime 1.13.1 (DeepImageJ / JDLL) reads IR <= 8
+SIGNATURE = "serving_default"  # what JDLL / TF Java calls
+SERVE_ENDPOINT = "serve"  # what bioimageio.core's TFSMLayer calls

@@ -1,0 +1,388 @@
+"""bioimage.io model package (format 0.5) built with bioimageio.spec's public API.
+
+Layout of the zip (all files at its root)::
+
+    rdf.yaml                              the model description (ModelDescr, format 0.5)
+    documentation.md                      what, how, training data, optics, validation, limits
+    cover.png                             widefield | network output of the test input
+    test_input.npy    (1, H, W, C) float32    raw test stack, channels last
+    test_output.npy   (1, 2H, 2W, 1) float32  what the model gives for it (after post-processing)
+    keras_model.h5                        Keras HDF5 (the original weights entry)
+    tf_saved_model_bundle.zip             SavedModel: saved_model.pb + variables/ at its root
+    model.onnx                            ONNX, opset 17, IR <= 8
+
+The tensor descriptions follow the Keras layout: input ``raw`` (batch, y, x, channel) with one
+named channel per frame, output ``sr`` (batch, y, x, channel) whose y/x are sized from the
+input's with scale 0.5 (twice as many pixels) and carry a halo for tiling. Normalisation is
+expressed with ``scale_range`` / ``scale_linear`` only, which DeepImageJ implements
+(ARCHITECTURE §6). No URL is written (citations by DOI), so packages validate offline.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from srredsim.config import RunConfig
+from srredsim.errors import SrredsimError
+from srredsim.export import INPUT_ID, ONNX_OPSET, OUTPUT_ID
+from srredsim.export.documentation import FAIRSIM_DOI, SR_REDSIM_DOI, render_documentation
+from srredsim.export.meta import artifact_metadata, channel_names, halo, size_multiple
+
+BASE_TAGS = ["deepimagej", "fiji", "imagej", "sim", "structured-illumination", "super-resolution",
+             "super-resolution-microscopy", "fluorescence-light-microscopy", "denoising",
+             "image-reconstruction", "2d", "tensorflow", "onnx", "keras", "sr-redsim"]
+KERAS_FILE = "keras_model.h5"
+TF_BUNDLE_FILE = "tf_saved_model_bundle.zip"
+ONNX_FILE = "model.onnx"
+TEST_INPUT_FILE = "test_input.npy"
+TEST_OUTPUT_FILE = "test_output.npy"
+COVER_FILE = "cover.png"
+DOC_FILE = "documentation.md"
+ALL_WEIGHTS = ("keras_hdf5", "tensorflow_saved_model_bundle", "onnx")
+
+
+@dataclasses.dataclass
+class PackageMetadata:
+    """Who and what a package describes; defaults come from the run's ``metadata`` section."""
+
+    name: str
+    description: str
+    authors: list[str]
+    license: str = "MIT"
+    maintainers: list[str] = dataclasses.field(default_factory=list)  # GitHub user names
+    version: str = "0.1.0"
+    tags: list[str] = dataclasses.field(default_factory=list)
+    training_data: str = ""
+    documentation: Path | None = None  # a user's own documentation.md replaces the generated one
+    git_repo: str | None = None  # a URL: bioimageio tools will try to reach it when validating
+
+    @classmethod
+    def from_config(cls, config: RunConfig, **overrides: Any) -> "PackageMetadata":
+        md = config.metadata
+        base = cls(name=md.name, description=md.description, authors=list(md.authors),
+                   license=md.license, training_data=md.training_data)
+        for key, value in overrides.items():
+            if value is None or value == []:
+                continue
+            if not hasattr(base, key):
+                raise SrredsimError(f"unknown package metadata {key!r}")
+            setattr(base, key, value)
+        return base
+
+
+def parameterized_size(config: RunConfig) -> tuple[int, int]:
+    """(min, step) of the input's y/x sizes; min leaves room for the output halo."""
+    step = max(16, size_multiple(config.model))
+    h = halo(config.model)
+    minimum = step * int(np.ceil((2 * h + 1) / step))
+    return minimum, step
+
+
+def spec_error(exc: Exception, what: str = "model description") -> SrredsimError:
+    """One readable line from a pydantic ValidationError of bioimageio.spec."""
+    errors = getattr(exc, "errors", None)
+    if callable(errors):
+        try:
+            parts = []
+            for e in errors()[:5]:
+                loc = ".".join(str(p) for p in e.get("loc", ()))
+                parts.append(f"{loc}: {e.get('msg')}" if loc else str(e.get("msg")))
+            return SrredsimError(f"{what} fails the bioimage.io spec: " + "; ".join(parts))
+        except Exception:
+            pass
+    return SrredsimError(f"{what} fails the bioimage.io spec: {exc}")
+
+
+def _processing(config: RunConfig):
+    from bioimageio.spec.model import v0_5
+
+    n = config.normalization
+    if n.mode == "percentile":
+        pre = [v0_5.ScaleRangeDescr(kwargs=v0_5.ScaleRangeKwargs(
+            axes=[v0_5.AxisId("channel"), v0_5.AxisId("y"), v0_5.AxisId("x")],
+            min_percentile=float(n.low_percentile), max_percentile=float(n.high_percentile), eps=1e-6))]
+        post: list = []
+    else:
+        from srredsim.normalization import output_scale_linear, raw_scale_linear
+
+        gain, offset = raw_scale_linear(n)
+        ogain, ooffset = output_scale_linear(n)
+        pre = [v0_5.ScaleLinearDescr(kwargs=v0_5.ScaleLinearKwargs(gain=float(gain), offset=float(offset)))]
+        post = [v0_5.ScaleLinearDescr(kwargs=v0_5.ScaleLinearKwargs(gain=float(ogain), offset=float(ooffset)))]
+    return pre, post
+
+
+def deepimagej_config(config: RunConfig, test_in_shape, test_out_shape, runtime_s: float | None) -> dict:
+    """``config.deepimagej`` as DeepImageJ writes it (``tensorflow_siganture_def`` is its spelling)."""
+    px = config.optics.pixel_size_um
+
+    def _size(shape):
+        return " x ".join(str(int(s)) for s in shape)
+
+    return {
+        "pyramidal_model": False,
+        "allow_tiling": True,
+        "model_keys": {
+            "tensorflow_model_tag": "tf.saved_model.tag_constants.SERVING",
+            "tensorflow_siganture_def": "tf.saved_model.signature_constants.DEFAULT_SERVING_SIGNATURE_DEF_KEY",
+        },
+        "test_information": {
+            "inputs": [{"name": INPUT_ID, "size": _size(test_in_shape),
+                        "pixel_size": {"x": f"{px:g} µm", "y": f"{px:g} µm", "z": "1.0 pixel"}}],
+            "outputs": [{"name": OUTPUT_ID, "type": "image", "size": _size(test_out_shape)}],
+            "memory_peak": None,
+            "runtime": None if runtime_s is None else f"{runtime_s:.3f} s",
+        },
+        "prediction": {"preprocess": [{"spec": None}], "postprocess": [{"spec": None}]},
+    }
+
+
+def build_model_descr(config: RunConfig, meta: PackageMetadata, files: dict[str, Path], *,
+                      test_output: np.ndarray, parameters: int | None, tf_version: str,
+                      runtime_s: float | None = None):
+    """Assemble the v0.5 ``ModelDescr`` from the written files (``files`` maps role -> path)."""
+    import pydantic
+    from bioimageio.spec.model import v0_5
+
+    o = config.optics
+    minimum, step = parameterized_size(config)
+    h = halo(config.model)
+    pre, post = _processing(config)
+    in_t = INPUT_ID
+    test_in_shape = np.load(files["test_input"], mmap_mode="r").shape
+    atol = float(1e-3 * max(float(np.abs(test_output).max()), 0.0))
+    try:
+        inputs = [v0_5.InputTensorDescr(
+            id=v0_5.TensorId(in_t),
+            description=f"raw SIM stack, {o.frames} frames ({o.angles} angles x {o.phases} phases) as channels",
+            axes=[
+                v0_5.BatchAxis(),
+                v0_5.SpaceInputAxis(id=v0_5.AxisId("y"), size=v0_5.ParameterizedSize(min=minimum, step=step),
+                                    concatenable=True),
+                v0_5.SpaceInputAxis(id=v0_5.AxisId("x"), size=v0_5.ParameterizedSize(min=minimum, step=step),
+                                    concatenable=True),
+                v0_5.ChannelAxis(channel_names=[v0_5.Identifier(c) for c in channel_names(o.angles, o.phases)]),
+            ],
+            data=v0_5.IntervalOrRatioDataDescr(type="float32"),
+            test_tensor=v0_5.FileDescr(source=files["test_input"]),
+            preprocessing=pre,
+        )]
+        ref = dict(tensor_id=v0_5.TensorId(in_t))
+        outputs = [v0_5.OutputTensorDescr(
+            id=v0_5.TensorId(OUTPUT_ID),
+            description="denoised super-resolved image, twice the input's height and width",
+            axes=[
+                v0_5.BatchAxis(),
+                v0_5.SpaceOutputAxisWithHalo(id=v0_5.AxisId("y"), halo=2 * h, scale=0.5,
+                                             size=v0_5.SizeReference(axis_id=v0_5.AxisId("y"), **ref)),
+                v0_5.SpaceOutputAxisWithHalo(id=v0_5.AxisId("x"), halo=2 * h, scale=0.5,
+                                             size=v0_5.SizeReference(axis_id=v0_5.AxisId("x"), **ref)),
+                v0_5.ChannelAxis(channel_names=[v0_5.Identifier(OUTPUT_ID)]),
+            ],
+            data=v0_5.IntervalOrRatioDataDescr(type="float32"),
+            test_tensor=v0_5.FileDescr(source=files["test_output"]),
+            postprocessing=post,
+        )]
+        weights: dict[str, Any] = {}
+        if "keras_hdf5" in files:
+            weights["keras_hdf5"] = v0_5.KerasHdf5WeightsDescr(
+                source=files["keras_hdf5"], tensorflow_version=v0_5.Version(tf_version),
+                comment="the trained Keras model (original weights; rebuilt by srredsim from config.srredsim.model)")
+        original = "keras_hdf5" if "keras_hdf5" in files else None
+        if "tensorflow_saved_model_bundle" in files:
+            weights["tensorflow_saved_model_bundle"] = v0_5.TensorflowSavedModelBundleWeightsDescr(
+                source=files["tensorflow_saved_model_bundle"], tensorflow_version=v0_5.Version(tf_version),
+                parent=original,
+                comment="keras.export.ExportArchive; tag serve; signatures serve and serving_default "
+                        f"(input '{INPUT_ID}', output dict key '{OUTPUT_ID}')")
+            original = original or "tensorflow_saved_model_bundle"
+        if "onnx" in files:
+            weights["onnx"] = v0_5.OnnxWeightsDescr(
+                source=files["onnx"], opset_version=ONNX_OPSET, parent=original,
+                comment="tf2onnx from the Keras model; opset 17, IR version <= 8 (ONNX Runtime 1.13 / DeepImageJ)")
+        training = v0_5.TrainingDetails(
+            training_preprocessing=f"normalisation mode {config.normalization.mode!r}; patches of "
+                                   f"{config.data.patch_size} px; augmentation {config.data.augment}",
+            training_epochs=float(config.train.epochs), training_batch_size=float(config.train.batch_size),
+            initial_learning_rate=float(config.train.learning_rate), loss_function=config.train.loss,
+            optimizer="Adam")
+        bioimageio_cfg = v0_5.BioimageioConfig(
+            reproducibility_tolerance=[v0_5.ReproducibilityTolerance(
+                relative_tolerance=1e-3, absolute_tolerance=atol, mismatched_elements_per_million=100)],
+            architecture_type="SR-REDSIM" if config.model.architecture == "sr_redsim" else "U-Net",
+            architecture_description=("RED-Net style encoder-decoder (3x3 convolutions, symmetric additive skips) "
+                                      "with a learned 2x up-sampling (Conv2DTranspose, stride 2)"),
+            modality="raw 2D structured illumination microscopy (fluorescence)",
+            task="denoising super-resolution SIM reconstruction",
+            model_parameter_count=parameters,
+            training=training,
+        )
+        cfg = v0_5.Config(
+            bioimageio=bioimageio_cfg,
+            deepimagej=deepimagej_config(config, test_in_shape, test_output.shape, runtime_s),
+            srredsim=artifact_metadata(config),
+        )
+        cite = [
+            v0_5.CiteEntry(text="Shah et al. Deep-learning based denoising and reconstruction of super-resolution "
+                                "structured illumination microscopy images. Photonics Research 9, B168 (2021)",
+                           doi=v0_5.Doi(SR_REDSIM_DOI)),
+            v0_5.CiteEntry(text="Mueller et al. Open-source image reconstruction of super-resolution structured "
+                                "illumination microscopy data in ImageJ (fairSIM). Nature Communications 7, 10980 (2016)",
+                           doi=v0_5.Doi(FAIRSIM_DOI)),
+        ]
+        tags = list(dict.fromkeys(BASE_TAGS + (["unet"] if config.model.architecture == "unet" else [])
+                                  + list(meta.tags)))
+        kwargs: dict[str, Any] = {}
+        if meta.git_repo:
+            kwargs["git_repo"] = meta.git_repo
+        if meta.maintainers:
+            kwargs["maintainers"] = [v0_5.Maintainer(github_user=u) for u in meta.maintainers]
+        descr = v0_5.ModelDescr(
+            name=meta.name,
+            description=meta.description,
+            authors=[v0_5.Author(name=a) for a in meta.authors],
+            cite=cite,
+            license=meta.license,
+            tags=tags,
+            version=meta.version,
+            documentation=v0_5.FileDescr(source=files["documentation"]),
+            covers=[v0_5.FileDescr(source=files["cover"])],
+            inputs=inputs,
+            outputs=outputs,
+            weights=v0_5.WeightsDescr(**weights),
+            training_data=_training_data(config, meta),
+            config=cfg,
+            **kwargs,
+        )
+    except pydantic.ValidationError as exc:
+        raise spec_error(exc) from None
+    return descr
+
+
+def _training_data(config: RunConfig, meta: PackageMetadata):
+    """An inline dataset description (no URL) of what the model was trained on."""
+    from bioimageio.spec.dataset import v0_3 as ds
+
+    o = config.optics
+    text = (f"{meta.training_data or config.metadata.training_data}. Raw 2D SIM stacks, {o.angles} angles x "
+            f"{o.phases} phases, NA {o.na:g}, emission {o.wavelength_nm:g} nm, raw pixel {o.pixel_size_um:g} um; "
+            "targets on the 2x grid.")
+    return ds.DatasetDescr(name=_safe_name(f"{meta.name} training data"), description=text[:1024],
+                           authors=[ds.Author(name=a) for a in meta.authors],
+                           cite=[ds.CiteEntry(text="Shah et al., Photonics Research 9, B168 (2021)",
+                                              doi=ds.Doi(SR_REDSIM_DOI))],
+                           license=meta.license, tags=["sim", "super-resolution", "training-data"])
+
+
+def _safe_name(name: str) -> str:
+    import re
+    import string
+
+    allowed = set(string.ascii_letters + string.digits + "_+- ()")
+    out = "".join(c if c in allowed else "-" for c in name)
+    out = re.sub(r"-{2,}", "-", out).strip()
+    return out[:128] if len(out) >= 5 else (out + "-model")[:128]
+
+
+def slug(name: str) -> str:
+    import re
+
+    s = re.sub(r"[^A-Za-z0-9]+", "-", name).strip("-").lower()
+    return s or "model"
+
+
+def write_package_files(model, config: RunConfig, workdir: Path, meta: PackageMetadata, raw_test: np.ndarray,
+                        *, weight_formats: tuple[str, ...] = ALL_WEIGHTS, file_name: str = "model.bioimageio.zip",
+                        onnx_proto=None, savedmodel_dir: Path | None = None) -> tuple[dict[str, Path], dict]:
+    """Write every file of the package into ``workdir``; return (role -> path, info)."""
+    import time
+
+    from srredsim.export.onnx_export import convert_to_onnx, save_onnx
+    from srredsim.export.meta import metadata_json
+    from srredsim.export.safezip import zip_dir
+    from srredsim.export.savedmodel import SAVEDMODEL_ENTRIES, export_savedmodel
+    from srredsim.export.testdata import write_cover
+    from srredsim.normalization import normalize_raw
+    from srredsim.predict import denormalize_output, stack_to_hwc
+
+    files: dict[str, Path] = {}
+    # test input / output: the exact numbers srredsim.predict gives (untiled)
+    x = stack_to_hwc(normalize_raw(raw_test, config.normalization))[None]
+    t0 = time.perf_counter()
+    y = np.asarray(model.predict_on_batch(x), np.float32)
+    runtime = time.perf_counter() - t0
+    y = denormalize_output(y, config.normalization).astype(np.float32)
+    test_in = stack_to_hwc(raw_test)[None].astype(np.float32)
+    files["test_input"] = workdir / TEST_INPUT_FILE
+    files["test_output"] = workdir / TEST_OUTPUT_FILE
+    np.save(files["test_input"], test_in, allow_pickle=False)
+    np.save(files["test_output"], y, allow_pickle=False)
+    files["cover"] = write_cover(raw_test, y[0, ..., 0], workdir / COVER_FILE)
+
+    if "keras_hdf5" in weight_formats:
+        files["keras_hdf5"] = workdir / KERAS_FILE
+        _save_keras_h5(model, files["keras_hdf5"])
+    if "tensorflow_saved_model_bundle" in weight_formats:
+        sm_dir = savedmodel_dir or export_savedmodel(model, workdir / "_savedmodel")
+        files["tensorflow_saved_model_bundle"] = workdir / TF_BUNDLE_FILE
+        keep = set(SAVEDMODEL_ENTRIES)
+        zip_dir(sm_dir, files["tensorflow_saved_model_bundle"],
+                exclude=tuple(p.name for p in sm_dir.iterdir() if p.name not in keep))
+    if "onnx" in weight_formats:
+        proto = onnx_proto or convert_to_onnx(model, metadata={"srredsim": metadata_json(config)})
+        files["onnx"] = save_onnx(proto, workdir / ONNX_FILE)
+
+    minimum, step = parameterized_size(config)
+    info = {
+        "name": meta.name, "file_name": file_name, "folder_name": Path(file_name).name.split(".")[0],
+        "size_multiple": size_multiple(config.model), "halo": halo(config.model),
+        "min_size": minimum, "step": step, "parameters": int(model.count_params()),
+        "weight_formats": [w for w in ALL_WEIGHTS if w in files], "runtime_s": runtime,
+    }
+    files["documentation"] = workdir / DOC_FILE
+    if meta.documentation is not None:
+        doc = Path(meta.documentation)
+        if not doc.is_file():
+            raise SrredsimError(f"{doc}: no such documentation file")
+        files["documentation"].write_text(doc.read_text(encoding="utf-8"), encoding="utf-8")
+    else:
+        files["documentation"].write_text(render_documentation(config, info), encoding="utf-8")
+    return files, info
+
+
+def _save_keras_h5(model, path: Path) -> None:
+    """Legacy full-model HDF5 (what bioimage.io's ``keras_hdf5`` means), from an uncompiled model."""
+    import logging
+    import warnings
+
+    logging.getLogger("absl").setLevel(logging.ERROR)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model.save(str(path))
+
+
+def package_model(model, config: RunConfig, out_zip: str | os.PathLike, meta: PackageMetadata,
+                  raw_test: np.ndarray, workdir: Path, *, weight_formats: tuple[str, ...] = ALL_WEIGHTS,
+                  onnx_proto=None, savedmodel_dir: Path | None = None, file_name: str | None = None) -> dict:
+    """Write the package zip to ``out_zip`` (normally a temporary path; the caller moves it)."""
+    import tensorflow as tf
+    from bioimageio.spec import save_bioimageio_package
+
+    out_zip = Path(out_zip)
+    files, info = write_package_files(model, config, workdir, meta, raw_test, weight_formats=weight_formats,
+                                      file_name=file_name or out_zip.name, onnx_proto=onnx_proto,
+                                      savedmodel_dir=savedmodel_dir)
+    test_output = np.load(files["test_output"])
+    descr = build_model_descr(config, meta, files, test_output=test_output, parameters=info["parameters"],
+                              tf_version=tf.__version__, runtime_s=info["runtime_s"])
+    try:
+        save_bioimageio_package(descr, output_path=out_zip)
+    except ValueError as exc:
+        raise SrredsimError(f"bioimage.io packaging failed: {exc}") from None
+    info["files"] = {k: str(v) for k, v in files.items()}
+    return info

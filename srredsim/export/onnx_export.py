@@ -1,0 +1,152 @@
+"""ONNX writer (tf2onnx) and reader.
+
+DeepImageJ runs ONNX with ONNX Runtime Java 1.13.1, which accepts opset <= 17 and IR <= 8
+(ARCHITECTURE §6), so we convert at opset 17 and cap the IR version at 8. Batch, height and width
+stay dynamic; the input and output are named by the RDF tensor ids (``raw``, ``sr``). A
+channels-first variant ``(N, C, H, W)`` (the seed notebook's convention) is made with tf2onnx's
+``inputs_as_nchw`` / ``outputs_as_nchw`` from the channels-last Keras model -- converting a
+channels-first Keras model with dynamic H/W gives an invalid graph (ARCHITECTURE §5).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from srredsim.errors import SrredsimError
+from srredsim.export import INPUT_ID, ONNX_MAX_IR, ONNX_OPSET, OUTPUT_ID
+
+
+def convert_to_onnx(model, *, opset: int = ONNX_OPSET, nchw: bool = False, input_id: str = INPUT_ID,
+                    output_id: str = OUTPUT_ID, max_ir: int = ONNX_MAX_IR,
+                    metadata: dict[str, str] | None = None):
+    """Convert a channels-last Keras model to an ``onnx.ModelProto`` (checked by the ONNX checker)."""
+    import onnx
+    import tensorflow as tf
+    import tf2onnx
+
+    channels = int(model.input_shape[-1])
+    spec = tf.TensorSpec((None, None, None, channels), tf.float32, name=input_id)
+    kwargs: dict[str, Any] = {}
+    if nchw:
+        kwargs = {"inputs_as_nchw": [input_id], "outputs_as_nchw": [output_id]}
+    try:
+        proto, _ = tf2onnx.convert.from_keras(model, input_signature=[spec], opset=opset, **kwargs)
+    except Exception as exc:
+        raise SrredsimError(f"ONNX conversion failed ({type(exc).__name__}: {exc})") from None
+    if [i.name for i in proto.graph.input] != [input_id] or [o.name for o in proto.graph.output] != [output_id]:
+        raise SrredsimError(
+            f"ONNX conversion gave inputs {[i.name for i in proto.graph.input]} and outputs "
+            f"{[o.name for o in proto.graph.output]}; expected [{input_id!r}] and [{output_id!r}] "
+            "(the Keras model's output layer must be named like the output tensor)")
+    if proto.ir_version > max_ir:
+        proto.ir_version = max_ir
+    # readable names for the dynamic dimensions
+    in_dims = ("batch", "channel", "height", "width") if nchw else ("batch", "height", "width", "channel")
+    out_dims = ("batch", "channel", "height2", "width2") if nchw else ("batch", "height2", "width2", "channel")
+    for value, names in ((proto.graph.input[0], in_dims), (proto.graph.output[0], out_dims)):
+        for dim, name in zip(value.type.tensor_type.shape.dim, names):
+            if not dim.HasField("dim_value"):
+                dim.dim_param = name
+    for key, val in (metadata or {}).items():
+        entry = proto.metadata_props.add()
+        entry.key, entry.value = key, val
+    proto.producer_name = "srredsim (tf2onnx)"
+    try:
+        onnx.checker.check_model(proto, full_check=True)
+    except Exception as exc:
+        raise SrredsimError(f"converted ONNX model fails the ONNX checker: {exc}") from None
+    return proto
+
+
+def save_onnx(proto, path: str | os.PathLike) -> Path:
+    path = Path(path)
+    path.write_bytes(proto.SerializeToString())
+    return path
+
+
+def onnx_info(path: str | os.PathLike) -> dict[str, Any]:
+    """Opset, IR version, input/output names and shapes (None = dynamic) of an ONNX file."""
+    import onnx
+
+    path = Path(path)
+    if not path.is_file():
+        raise SrredsimError(f"{path}: no such ONNX file")
+    try:
+        proto = onnx.load(str(path), load_external_data=False)
+    except Exception as exc:
+        raise SrredsimError(f"{path}: not a readable ONNX model ({type(exc).__name__}: {exc})") from None
+
+    def _shape(v):
+        return [d.dim_value if d.HasField("dim_value") else None for d in v.type.tensor_type.shape.dim]
+
+    opsets = {o.domain or "ai.onnx": o.version for o in proto.opset_import}
+    return {
+        "ir_version": int(proto.ir_version),
+        "opset": int(opsets.get("ai.onnx", 0)),
+        "opsets": opsets,
+        "inputs": {i.name: _shape(i) for i in proto.graph.input},
+        "outputs": {o.name: _shape(o) for o in proto.graph.output},
+        "metadata": {p.key: p.value for p in proto.metadata_props},
+    }
+
+
+def check_onnx(path: str | os.PathLike) -> None:
+    """Run the ONNX checker; raise a clear error if it fails."""
+    import onnx
+
+    try:
+        onnx.checker.check_model(str(path), full_check=True)
+    except Exception as exc:
+        raise SrredsimError(f"{path}: fails the ONNX checker: {exc}") from None
+
+
+def onnx_providers() -> list[str]:
+    """CUDA first when ONNX Runtime has it (onnxruntime-gpu), else the CPU provider."""
+    import onnxruntime as ort
+
+    available = ort.get_available_providers()
+    return [p for p in ("CUDAExecutionProvider", "CPUExecutionProvider") if p in available] or available
+
+
+def onnx_predict_fn(path: str | os.PathLike, input_id: str | None = None, nchw: bool | None = None):
+    """A ``predict_fn`` (NHWC float32 in, NHWC out) running an ONNX file with ONNX Runtime.
+
+    A channels-first model (input ``(N, C, H, W)``, detected from the static channel dimension
+    or given by ``nchw``) is fed transposed and its output transposed back.
+    """
+    import onnxruntime as ort
+
+    path = Path(path)
+    if not path.is_file():
+        raise SrredsimError(f"{path}: no such ONNX file")
+    opts = ort.SessionOptions()
+    opts.log_severity_level = 3
+    try:
+        sess = ort.InferenceSession(str(path), sess_options=opts, providers=onnx_providers())
+    except Exception as exc:
+        raise SrredsimError(f"{path}: ONNX Runtime cannot load it ({type(exc).__name__}: {exc})") from None
+    inputs = sess.get_inputs()
+    if len(inputs) != 1:
+        raise SrredsimError(f"{path}: expected one input, found {[i.name for i in inputs]}")
+    name = inputs[0].name if input_id is None or input_id not in {i.name for i in inputs} else input_id
+    shape = inputs[0].shape
+    if nchw is None:
+        nchw = len(shape) == 4 and isinstance(shape[1], int) and not isinstance(shape[3], int)
+
+    def predict(batch: np.ndarray) -> np.ndarray:
+        x = np.asarray(batch, np.float32)
+        if nchw:
+            x = np.ascontiguousarray(np.transpose(x, (0, 3, 1, 2)))
+        y = sess.run(None, {name: x})[0]
+        if nchw:
+            y = np.transpose(y, (0, 2, 3, 1))
+        return y
+
+    predict.session = sess
+    predict.nchw = nchw
+    predict.channels = shape[1] if nchw else shape[-1]
+    return predict
