@@ -49,6 +49,11 @@ public final class ImageJRunner {
 
     /** Build the model's input tensor from an ImagePlus; returns {tensor, H, W}. */
     static Tensor toTensor(ImagePlus imp, Rdf.TensorDescr d) {
+        return toTensor(imp, d, true);
+    }
+
+    /** The input tensor of the image; with {@code pad}, y/x grown to the next valid size by mirroring. */
+    static Tensor toTensor(ImagePlus imp, Rdf.TensorDescr d, boolean pad) {
         int w = imp.getWidth();
         int h = imp.getHeight();
         int n = imp.getStackSize();
@@ -74,10 +79,10 @@ public final class ImageJRunner {
                 }
             } else if (a.id.equals("y")) {
                 role[i] = 2;
-                shape[i] = validSize(h, rule, "y");
+                shape[i] = pad ? validSize(h, rule, "y") : h;
             } else if (a.id.equals("x")) {
                 role[i] = 3;
-                shape[i] = validSize(w, rule, "x");
+                shape[i] = pad ? validSize(w, rule, "x") : w;
             } else {
                 role[i] = 0;
                 shape[i] = 1;
@@ -100,6 +105,34 @@ public final class ImageJRunner {
             data[flat] = planes[p][y * w + x];
         }
         return new Tensor(shape, data, d.axisIds());
+    }
+
+    /** Grow y/x of {@code t} to the next size the model accepts, mirroring at the far edges. */
+    static Tensor padMirror(Tensor t, Rdf.TensorDescr d) {
+        long[] shape = t.shape.clone();
+        boolean any = false;
+        for (int i = 0; i < shape.length; i++) {
+            Rdf.Axis a = d.axes.get(i);
+            if (a.id.equals("y") || a.id.equals("x")) {
+                shape[i] = validSize(t.shape[i], a.sizeRule(), a.id);
+                any |= shape[i] != t.shape[i];
+            }
+        }
+        if (!any) return t;
+        float[] data = new float[(int) Tensor.size(shape)];
+        long[] st = Tensor.strides(shape);
+        long[] src = Tensor.strides(t.shape);
+        for (int flat = 0; flat < data.length; flat++) {
+            long rem = flat;
+            long idx = 0;
+            for (int i = 0; i < shape.length; i++) {
+                int c = (int) (rem / st[i]);
+                rem -= (long) c * st[i];
+                idx += (long) mirror(c, (int) t.shape[i]) * src[i];
+            }
+            data[flat] = t.data[(int) idx];
+        }
+        return new Tensor(shape, data, t.axes);
     }
 
     /** Turn the output tensor into an ImagePlus (one plane per channel), cropped to {@code scale * (H, W)}. */
@@ -141,16 +174,33 @@ public final class ImageJRunner {
         ImagePlus imp = IJ.openImage(input.toString());
         if (imp == null) throw new IllegalArgumentException(input + ": ImageJ cannot open this file");
         Rdf.TensorDescr in = pkg.rdf.inputs.get(0);
-        Tensor x = toTensor(imp, in);
+        // pre-processing statistics come from the image itself, not from its padding
+        Tensor raw = toTensor(imp, in, false);
+        Tensor pre = Processing.apply(in.processing, raw, Map.of(in.id, raw));
+        Tensor x = padMirror(pre, in);
         r.put("input", input.toString());
         r.put("input_shape", x.shape);
         long t0 = System.nanoTime();
-        List<Tensor> outs;
+        List<Tensor> outs = new ArrayList<>();
         try (Engine engine = pkg.load(format)) {
             r.put("engine_version", engine.version());
-            List<Tensor> ins = new ArrayList<>();
-            ins.add(x);
-            outs = Check.predict(pkg, engine, ins, saveDir, "predict-" + ModelPackage.engineOf(format));
+            List<String> outIds = new ArrayList<>();
+            for (Rdf.TensorDescr d : pkg.rdf.outputs) outIds.add(d.id);
+            List<Tensor> res = engine.run(List.of(x), List.of(in.id), outIds);
+            Map<String, Tensor> all = new LinkedHashMap<>();
+            all.put(in.id, raw);
+            for (int i = 0; i < res.size(); i++) {
+                Rdf.TensorDescr d = pkg.rdf.outputs.get(i);
+                Tensor t = res.get(i);
+                Check.checkRank(t, d, "model output");
+                t.axes = d.axisIds();
+                all.put(d.id, t);
+                outs.add(Processing.apply(d.processing, t, all));
+            }
+            if (saveDir != null) {
+                Npy.write(saveDir.resolve("predict-" + in.id + "-preprocessed.npy"), x);
+                Npy.write(saveDir.resolve("predict-" + pkg.rdf.outputs.get(0).id + ".npy"), outs.get(0));
+            }
         }
         r.put("seconds", (System.nanoTime() - t0) / 1e9);
         ImagePlus out = toImage(outs.get(0), pkg.rdf.outputs.get(0), imp.getHeight(), imp.getWidth(), x.shape, in);

@@ -1,0 +1,335 @@
+"""The engine-equivalent DeepImageJ check: export/jvm run on packages made by ``srredsim export``.
+
+Tests marked ``jvm`` build the Maven project (once, cached under ~/.cache/srredsim/jvm; a cold
+build downloads ~230 MB from Maven Central and takes ~1-2 min) and skip with the reason when
+Java 17 or Maven is missing. The fast tests at the top need neither.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from srredsim.errors import SrredsimError
+from srredsim.export import jvm
+
+PARITY = 1e-4  # the issue's bar: JVM engines vs Python ONNX Runtime on the test tensors
+
+
+# ---- helpers shared with tests/test_fiji*.py ---------------------------------------------------
+
+def tools_missing() -> str | None:
+    """Why the JVM tests cannot run here, or None."""
+    try:
+        jvm.find_tools(need_maven=not bool(jvm.cached_jar()))
+    except SrredsimError as exc:
+        return str(exc)
+    return None
+
+
+def make_tiny_run(run: Path, mode: str = "percentile") -> Path:
+    """A run folder with an untrained 4-filter, depth-2 SR-REDSIM (seeded)."""
+    import keras
+
+    from srredsim.config import RunConfig
+    from srredsim.models import build_model
+    from srredsim.runfolder import save_run_skeleton
+
+    norm: dict = {"mode": mode}
+    if mode == "global":
+        norm.update(x_min=100.0, x_max=3000.0, y_min=0.0, y_max=2.0)
+    config = RunConfig.model_validate({"model": {"filters": 4, "depth": 2}, "normalization": norm})
+    keras.utils.set_random_seed(1)
+    model = build_model(config.model)
+    save_run_skeleton(run, config)
+    model.save_weights(run / "weights_best.weights.h5")
+    return run
+
+
+def srredsim_cli(*args: str, timeout: float = 900) -> subprocess.CompletedProcess:
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", KERAS_BACKEND="tensorflow")
+    return subprocess.run([sys.executable, "-m", "srredsim", *args], capture_output=True, text=True,
+                          timeout=timeout, env=env)
+
+
+def export_package(run: Path, out: Path) -> Path:
+    """``srredsim export RUN --format bioimageio -o OUT`` (skips if this build has no export)."""
+    from srredsim.cli import COMMANDS
+
+    try:
+        import srredsim.commands.export  # noqa: F401
+    except ModuleNotFoundError:
+        pytest.skip("`srredsim export` is not in this build (srredsim/commands/export.py missing)")
+    assert any(name == "export" for name, _ in COMMANDS)
+    proc = srredsim_cli("export", str(run), "--format", "bioimageio", "-o", str(out), "--overwrite")
+    assert proc.returncode == 0, f"srredsim export failed:\n{proc.stdout}\n{proc.stderr}"
+    assert out.is_file()
+    return out
+
+
+def break_onnx(package: Path, out: Path, kind: str, run: Path | None = None) -> Path:
+    """A copy of ``package`` whose ONNX weights DeepImageJ's ONNX Runtime 1.13.1 cannot load.
+
+    ``opset18``: the network converted again by tf2onnx at opset 18 (a valid model that current
+    ONNX Runtime runs); ``ir10``: the same graph stamped IR version 10. rdf.yaml's sha256 and
+    opset_version are updated, so the package is otherwise consistent.
+    """
+    import onnx
+    import yaml
+
+    with zipfile.ZipFile(package) as zin:
+        rdf = yaml.safe_load(zin.read("rdf.yaml"))
+        entry = rdf["weights"]["onnx"]
+        model = onnx.load_from_string(zin.read(entry["source"]))
+        members = {n: zin.read(n) for n in zin.namelist()}
+    if kind == "opset18":
+        from srredsim.export.onnx_export import convert_to_onnx
+        from srredsim.runfolder import load_run
+
+        assert run is not None
+        model = convert_to_onnx(load_run(run).load_model(), opset=18)
+        entry["opset_version"] = 18
+    elif kind == "ir10":
+        model.ir_version = 10
+    else:
+        raise ValueError(kind)
+    data = model.SerializeToString()
+    entry["sha256"] = hashlib.sha256(data).hexdigest()
+    members[entry["source"]] = data
+    members["rdf.yaml"] = yaml.safe_dump(rdf, sort_keys=False).encode()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as zout:
+        for name, blob in members.items():
+            zout.writestr(name, blob)
+    return out
+
+
+# ---- fast tests: no Java needed -----------------------------------------------------------------
+
+def test_missing_java_is_a_clear_error(monkeypatch):
+    monkeypatch.delenv("JAVA_HOME", raising=False)
+    monkeypatch.setattr(shutil, "which", lambda name: None)
+    with pytest.raises(SrredsimError) as err:
+        jvm.find_tools()
+    msg = str(err.value)
+    assert "Java 17" in msg and "Maven" in msg and "apt-get install" in msg
+
+
+def test_missing_maven_only(monkeypatch):
+    real = shutil.which
+    monkeypatch.setattr(shutil, "which", lambda name: None if name == "mvn" else real(name))
+    if not (os.environ.get("JAVA_HOME") or real("java")):
+        pytest.skip("no java here")
+    with pytest.raises(SrredsimError, match="Maven"):
+        jvm.find_tools(need_maven=True)
+
+
+def test_parse_results_reads_only_result_lines():
+    out = ("some TF log line\n[PASS] check onnx: ok\n"
+           'SRREDSIM_JVM_RESULT {"kind": "check", "engine": "onnx", "weights_format": "onnx", '
+           '"status": "passed", "ok": true, "detail": "fine", "max_abs_diff": 1e-07}\n'
+           "SRREDSIM_JVM_RESULT {not json\n")
+    res = jvm.parse_results(out)
+    assert len(res) == 1 and res[0].ok and res[0].engine == "onnx"
+    assert res[0].max_abs_diff == pytest.approx(1e-7)
+
+
+def test_source_hash_is_stable_and_covers_sources(tmp_path):
+    src = tmp_path / "jvm"
+    shutil.copytree(jvm.source_dir(), src, ignore=shutil.ignore_patterns("target"))
+    h1 = jvm.source_hash(src)
+    assert h1 == jvm.source_hash(src)
+    java = next((src / "src").rglob("Main.java"))
+    java.write_text(java.read_text() + "\n// changed\n")
+    assert jvm.source_hash(src) != h1
+
+
+def test_check_results_use_validates_type():
+    cls = jvm._check_result_type()
+    r = jvm._make(cls, "jvm.onnx", False, "broken")
+    assert r.name == "jvm.onnx" and r.detail == "broken"
+    if hasattr(r, "status"):
+        assert r.status == "fail"
+    else:
+        assert r.ok is False
+
+
+# ---- JVM tests ----------------------------------------------------------------------------------
+
+needs_jvm = pytest.mark.skipif(bool(tools_missing()), reason=f"JVM harness unavailable: {tools_missing()}")
+
+
+@pytest.fixture(scope="module")
+def built_jar() -> Path:
+    return jvm.build_jar()
+
+
+@pytest.fixture(scope="module")
+def tiny_package(tmp_path_factory) -> tuple[Path, Path]:
+    root = tmp_path_factory.mktemp("jvm_pkg")
+    run = make_tiny_run(root / "run")
+    return run, export_package(run, root / "model.bioimageio.zip")
+
+
+@pytest.mark.jvm
+@needs_jvm
+def test_build_is_cached(built_jar):
+    assert built_jar.is_file() and (built_jar.parent / "lib").is_dir()
+    names = {p.name for p in (built_jar.parent / "lib").iterdir()}
+    assert {"onnxruntime-1.13.1.jar", "tensorflow-core-api-0.5.0.jar",
+            "tensorflow-core-api-0.5.0-linux-x86_64.jar", "ij-1.54p.jar"} <= names
+    import time
+
+    t0 = time.perf_counter()
+    assert jvm.build_jar() == built_jar
+    assert time.perf_counter() - t0 < 5
+
+
+@pytest.mark.jvm
+@needs_jvm
+def test_info_reports_deepimagej_engines(built_jar):
+    run = jvm.run_harness(["info"])
+    assert run.returncode == 0
+    info = run.results[0].data
+    assert info["tensorflow"] == "2.10.1" and info["onnxruntime"] == "1.13.1" and info["imagej"] == "1.54p"
+
+
+@pytest.mark.jvm
+@pytest.mark.slow
+@needs_jvm
+def test_both_engines_pass_and_match_python_onnxruntime(built_jar, tiny_package, tmp_path, capsys):
+    """Engine parity: TF Java 0.5.0 and ORT Java 1.13.1 vs Python ONNX Runtime within 1e-4."""
+    import onnxruntime as ort
+    import yaml
+
+    from srredsim.config import NormalizationConfig
+    from srredsim.normalization import normalize_raw
+
+    _, pkg = tiny_package
+    run = jvm.check_package(pkg, save_outputs=tmp_path)
+    checks = {r.weights_format: r for r in run.results if r.kind == "check"}
+    assert run.returncode == 0, run.stdout + run.stderr
+    for fmt in ("tensorflow_saved_model_bundle", "onnx"):
+        assert checks[fmt].status == "passed", checks[fmt].detail
+
+    with zipfile.ZipFile(pkg) as z:
+        rdf = yaml.safe_load(z.read("rdf.yaml"))
+        onnx_bytes = z.read(rdf["weights"]["onnx"]["source"])
+        z.extract("test_input.npy", tmp_path / "pkg")
+    sess = ort.InferenceSession(onnx_bytes, providers=["CPUExecutionProvider"])
+    name = sess.get_inputs()[0].name
+    test_in = np.load(tmp_path / "pkg" / "test_input.npy")
+
+    # pre-processing in Java == srredsim's normalisation (scale_range over channel, y, x)
+    pre_java = np.load(tmp_path / "onnx-raw-preprocessed.npy")
+    pre_py = normalize_raw(test_in, NormalizationConfig(mode="percentile"))
+    assert np.max(np.abs(pre_java - pre_py)) < 1e-5 * max(1.0, float(np.abs(pre_py).max()))
+
+    diffs = {}
+    for engine in ("onnx", "tensorflow"):
+        x = np.load(tmp_path / f"{engine}-raw-preprocessed.npy")
+        y_java = np.load(tmp_path / f"{engine}-sr-model.npy")
+        y_py = sess.run(None, {name: x})[0]
+        assert y_java.shape == y_py.shape == (1, 2 * x.shape[1], 2 * x.shape[2], 1)
+        diffs[engine] = float(np.max(np.abs(y_java - y_py)))
+        assert diffs[engine] < PARITY, (engine, diffs[engine])
+    with capsys.disabled():
+        print(f"\n[jvm parity] max |JVM - Python ORT {ort.__version__}| on the test tensors: "
+              f"TF Java 0.5.0 {diffs['tensorflow']:.2e}, ORT Java 1.13.1 {diffs['onnx']:.2e}")
+
+
+@pytest.mark.jvm
+@pytest.mark.slow
+@needs_jvm
+@pytest.mark.parametrize("kind", ["opset18", "ir10"])
+def test_onnx_newer_than_deepimagej_fails_like_deepimagej(built_jar, tiny_package, tmp_path, kind):
+    import onnxruntime as ort
+
+    run, pkg = tiny_package
+    broken = break_onnx(pkg, tmp_path / f"{kind}.zip", kind, run=run)
+    if kind == "opset18":  # a valid model: current ONNX Runtime runs it, DeepImageJ's cannot
+        with zipfile.ZipFile(broken) as z:
+            ort.InferenceSession(z.read("model.onnx"), providers=["CPUExecutionProvider"])
+    res = jvm.check_package(broken, weights=["onnx"])
+    assert res.returncode == 1
+    (r,) = [r for r in res.results if r.kind == "check"]
+    assert r.status == "failed" and r.data.get("stage") == "load"
+    expected = ("Current official support for domain ai.onnx is till opset 17" if kind == "opset18"
+                else "Unsupported model IR version: 10, max supported IR version: 8")
+    assert expected in r.detail
+    checks = {c.name: c for c in jvm.run_jvm_checks(broken)}
+    bad = checks["jvm.onnx"]
+    assert (bad.status == "fail") if hasattr(bad, "status") else (bad.ok is False)
+    good = checks["jvm.tensorflow_saved_model_bundle"]
+    assert (good.status == "pass") if hasattr(good, "status") else good.ok
+
+
+@pytest.mark.jvm
+@pytest.mark.slow
+@needs_jvm
+def test_validate_jvm_reports_broken_onnx(built_jar, tiny_package, tmp_path):
+    """`srredsim validate --jvm` (owned by export) surfaces the JVM failure."""
+    try:
+        import srredsim.commands.validate  # noqa: F401
+    except ModuleNotFoundError:
+        pytest.skip("`srredsim validate` is not in this build")
+    _, pkg = tiny_package
+    broken = break_onnx(pkg, tmp_path / "ir10.zip", "ir10")
+    proc = srredsim_cli("validate", str(broken), "--jvm", "--no-core", "--no-parity")
+    out = proc.stdout + proc.stderr
+    assert proc.returncode != 0, out
+    assert "jvm.onnx" in out and "IR version" in out
+
+
+@pytest.mark.jvm
+@pytest.mark.slow
+@needs_jvm
+@pytest.mark.parametrize("size", [64, 70])
+def test_imagej_tiff_round_trip_on_the_engines(built_jar, tiny_package, tmp_path, size):
+    """Raw TIFF opened by ImageJ 1.x -> model on ORT Java -> ImageJ TIFF with half the pixel size."""
+    import onnxruntime as ort
+
+    from srredsim.config import OpticsConfig
+    from srredsim.export.testdata import synthetic_raw_stack
+    from srredsim.normalization import normalize_raw
+    from srredsim.config import NormalizationConfig
+    from srredsim.predict import stack_to_hwc
+    from srredsim.tiff import read_reference, write_tiff
+
+    _, pkg = tiny_package
+    raw = synthetic_raw_stack(OpticsConfig(), size=size, seed=3)
+    raw_tif = write_tiff(tmp_path / "raw.tif", raw, pixel_size_um=0.08)
+    out_tif = tmp_path / "sr.tif"
+    res = jvm.predict_tiff(pkg, raw_tif, out_tif, weights="onnx")
+    assert res.ok
+    sr, meta = read_reference(out_tif)
+    assert sr.shape == (2 * size, 2 * size)
+    assert meta.pixel_size_um == pytest.approx(0.04)
+
+    with zipfile.ZipFile(pkg) as z:
+        sess = ort.InferenceSession(z.read("model.onnx"), providers=["CPUExecutionProvider"])
+    x = stack_to_hwc(normalize_raw(raw, NormalizationConfig(mode="percentile")))[None]
+    ref = sess.run(None, {sess.get_inputs()[0].name: x})[0][0, ..., 0]
+    if size % 16 == 0:  # a valid size: no padding, the whole image must agree
+        assert np.max(np.abs(sr - ref)) < PARITY
+    else:  # padded by mirroring to 80 px and cropped: the interior agrees, borders may differ
+        m = 24
+        assert np.max(np.abs(sr[m:-m, m:-m] - ref[m:-m, m:-m])) < PARITY
+
+
+@pytest.mark.jvm
+@needs_jvm
+def test_bad_package_is_reported_not_crashed(built_jar, tmp_path):
+    bad = tmp_path / "bad.zip"
+    with zipfile.ZipFile(bad, "w") as z:
+        z.writestr("rdf.yaml", "type: model\nformat_version: 0.5.4\ninputs: 3\n")
+    res = jvm.run_jvm_checks(bad)
+    assert len(res) == 1 and res[0].name == "jvm.package"
+    assert "inputs" in res[0].detail
