@@ -109,9 +109,7 @@ def _predict_tiles(predict_fn, x, tile, halo, blend, multiple, batch_size, progr
         return out
     win_h = min(h, max(multiple, tile // multiple * multiple))
     win_w = min(w, max(multiple, tile // multiple * multiple))
-    for win, n in ((win_h, h), (win_w, w)):
-        if win < n and win <= 2 * halo + blend:
-            raise SrredsimError(f"tile size {tile} is too small for a halo of {halo} pixels and blend {blend}")
+    _check_window(tile, (win_h, h), (win_w, w), halo=halo, blend=blend)
     step_h = max(1, win_h - 2 * halo - blend)
     step_w = max(1, win_w - 2 * halo - blend)
     ys, xs = _positions(h, win_h, step_h), _positions(w, win_w, step_w)
@@ -135,6 +133,13 @@ def _predict_tiles(predict_fn, x, tile, halo, blend, multiple, batch_size, progr
     return acc / wsum
 
 
+def _check_window(tile, *pairs, halo, blend):
+    for win, n in pairs:
+        if win < n and win <= 2 * halo + blend:
+            raise SrredsimError(f"tile size {tile} is too small for a halo of {halo} pixels and a blend of "
+                                f"{blend}: use a tile above {2 * halo + blend} pixels or a smaller --halo")
+
+
 def count_tiles(shape_hw: tuple[int, int], tile: int | None, halo: int, blend: int, multiple: int = 1) -> int:
     h, w = shape_hw
     h += (-h) % multiple
@@ -143,6 +148,7 @@ def count_tiles(shape_hw: tuple[int, int], tile: int | None, halo: int, blend: i
         return 1
     win_h = min(h, max(multiple, tile // multiple * multiple))
     win_w = min(w, max(multiple, tile // multiple * multiple))
+    _check_window(tile, (win_h, h), (win_w, w), halo=halo, blend=blend)
     ys = _positions(h, win_h, max(1, win_h - 2 * halo - blend))
     xs = _positions(w, win_w, max(1, win_w - 2 * halo - blend))
     return len(ys) * len(xs)

@@ -1,0 +1,61 @@
+"""srredsim train DATA --out RUN [--config FILE] [overrides]"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+HELP = "train SR-REDSIM (or the U-Net) on a trainx/trainy data folder; the run folder is the model"
+DESCRIPTION = (
+    "Train on DATA/trainx (raw stacks) and DATA/trainy (references), paired by file name; "
+    "DATA/testx, DATA/testy are used for validation when present. Defaults are the paper's "
+    "(MSE, Adam 1e-3, batch 1, 100 epochs) on random patches. The run folder RUN receives "
+    "config.json, weights_best/weights_last, history.csv, training_curve.png and TensorBoard "
+    "logs. A killed run continues with --resume. Set TF_CONFIG for multi-worker training.")
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("data", type=Path, help="data folder with trainx/ and trainy/")
+    p.add_argument("--out", "-o", type=Path, required=True, help="run folder to create (or resume)")
+    p.add_argument("--config", type=Path, help="configuration file (YAML or JSON, a RunConfig)")
+    p.add_argument("--resume", action="store_true", help="continue an interrupted run in --out")
+    p.add_argument("--epochs", type=int, help="override train.epochs")
+    p.add_argument("--batch-size", type=int, help="override train.batch_size")
+    p.add_argument("--learning-rate", type=float, help="override train.learning_rate")
+    p.add_argument("--steps-per-epoch", type=int, help="override train.steps_per_epoch")
+    p.add_argument("--patch-size", type=int, help="override data.patch_size (raw pixels)")
+    p.add_argument("--architecture", choices=["sr_redsim", "unet"], help="override model.architecture")
+    p.add_argument("--filters", type=int, help="override model.filters")
+    p.add_argument("--depth", type=int, help="override model.depth")
+    p.add_argument("--normalization", choices=["global", "percentile"], help="override normalization.mode")
+    p.add_argument("--seed", type=int, help="override train.seed")
+    p.add_argument("--strategy", choices=["auto", "none", "mirrored", "multiworker"], help="override train.strategy")
+    p.add_argument("--set", action="append", metavar="KEY=VALUE", help="any other override, e.g. --set data.augment=false")
+    p.add_argument("--quiet", action="store_true", help="no per-epoch output")
+
+
+def run(args) -> int:
+    from srredsim.config import RunConfig, parse_set_option
+
+    cfg = RunConfig.load(args.config) if args.config else RunConfig()
+    overrides = {
+        "train.epochs": args.epochs, "train.batch_size": args.batch_size,
+        "train.learning_rate": args.learning_rate, "train.steps_per_epoch": args.steps_per_epoch,
+        "data.patch_size": args.patch_size, "model.architecture": args.architecture,
+        "model.filters": args.filters, "model.depth": args.depth,
+        "normalization.mode": args.normalization, "train.seed": args.seed,
+        "train.strategy": args.strategy,
+    }
+    overrides.update(parse_set_option(args.set))
+    if args.resume:
+        extra = [k for k, v in overrides.items() if v is not None and k != "train.epochs"]
+        if extra or args.config:
+            from srredsim.errors import SrredsimError
+
+            raise SrredsimError("--resume continues the saved configuration; only --epochs may be changed "
+                                f"(got {', '.join(extra) or '--config'})")
+    cfg = cfg.with_overrides(overrides)
+    from srredsim.train import train
+
+    train(args.data, args.out, cfg, resume=args.resume, verbose=0 if args.quiet else None)
+    return 0

@@ -1,0 +1,178 @@
+"""Stack I/O, folder pairing, patches and augmentation."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from conftest import write_toy_folder
+from srredsim.config import DataConfig, NormalizationConfig
+from srredsim.errors import SrredsimError
+
+
+def test_raw_and_sr_roundtrip_with_pixel_size(tmp_path):
+    from srredsim.tiff import read_raw_stack, read_reference, write_sr_image, write_tiff
+
+    raw = np.random.default_rng(0).integers(0, 4000, (15, 20, 24), dtype=np.uint16)
+    write_tiff(tmp_path / "raw.tif", raw, pixel_size_um=0.08)
+    back, meta = read_raw_stack(tmp_path / "raw.tif", frames=15)
+    np.testing.assert_array_equal(back, raw)
+    assert back.dtype == np.uint16 and meta.pixel_size_um == pytest.approx(0.08, rel=1e-6)
+
+    sr = np.random.default_rng(1).random((40, 48)).astype(np.float32)
+    write_sr_image(tmp_path / "sr.tif", sr[None], raw_pixel_size_um=0.08)
+    back, meta = read_reference(tmp_path / "sr.tif")
+    np.testing.assert_array_equal(back, sr)
+    assert meta.pixel_size_um == pytest.approx(0.04, rel=1e-6)
+    # ImageJ can read the axes and unit back
+    import tifffile
+
+    with tifffile.TiffFile(tmp_path / "sr.tif") as t:
+        assert t.is_imagej and t.imagej_metadata["unit"] == "um"
+
+
+def test_hyperstack_angles_phases_are_flattened_angle_major(tmp_path):
+    import tifffile
+
+    from srredsim.tiff import read_raw_stack
+
+    a = np.arange(3 * 5 * 4 * 4, dtype=np.uint16).reshape(3, 5, 4, 4)
+    tifffile.imwrite(tmp_path / "h.tif", a, imagej=True, metadata={"axes": "TZYX"})
+    raw, _ = read_raw_stack(tmp_path / "h.tif")
+    assert raw.shape == (15, 4, 4)
+    np.testing.assert_array_equal(raw[1 * 5 + 2], a[1, 2])
+
+
+@pytest.mark.parametrize("case,match", [
+    ("2d", "expected a raw SIM stack"),
+    ("frames", "has 9 frames, expected 15"),
+    ("corrupt", "not a readable TIFF"),
+    ("nan", "NaN/Inf"),
+    ("missing", "no such file"),
+])
+def test_bad_raw_inputs(tmp_path, case, match):
+    from srredsim.tiff import read_raw_stack, write_tiff
+    import tifffile
+
+    p = tmp_path / "x.tif"
+    if case == "2d":
+        write_tiff(p, np.ones((8, 8), np.uint16))
+    elif case == "frames":
+        write_tiff(p, np.ones((9, 8, 8), np.uint16))
+    elif case == "corrupt":
+        p.write_bytes(b"II*\x00garbage" * 10)
+    elif case == "nan":
+        a = np.ones((15, 8, 8), np.float32)
+        a[3, 2, 2] = np.nan
+        tifffile.imwrite(p, a)
+    with pytest.raises(SrredsimError, match=match):
+        read_raw_stack(p, frames=15)
+
+
+def test_pairs_name_the_unpaired_files(tmp_path):
+    from srredsim.data import find_pairs
+
+    root = write_toy_folder(tmp_path / "d", n_train=3, size=16)
+    (root / "trainy" / "img001.tif").rename(root / "trainy" / "other.tif")
+    with pytest.raises(SrredsimError) as e:
+        find_pairs(root)
+    assert "img001.tif" in str(e.value) and "other.tif" in str(e.value)
+
+
+def test_empty_and_missing_folders(tmp_path):
+    from srredsim.data import find_pairs
+
+    with pytest.raises(SrredsimError, match="no such data folder"):
+        find_pairs(tmp_path / "nope")
+    (tmp_path / "e" / "trainx").mkdir(parents=True)
+    with pytest.raises(SrredsimError, match="missing folder"):
+        find_pairs(tmp_path / "e")
+    (tmp_path / "e" / "trainy").mkdir()
+    with pytest.raises(SrredsimError, match="no TIFF"):
+        find_pairs(tmp_path / "e")
+
+
+def test_reference_must_be_twice_the_raw_size(tmp_path):
+    from srredsim.data import PairedData, find_pairs
+    from srredsim.tiff import write_tiff
+
+    root = write_toy_folder(tmp_path / "d", n_train=2, size=16)
+    write_tiff(root / "trainy" / "img001.tif", np.zeros((30, 32), np.float32))
+    with pytest.raises(SrredsimError, match=r"img001.tif: reference is 30x32, expected 2x"):
+        PairedData(find_pairs(root), 15, NormalizationConfig())
+
+
+def _aligned_data(tmp_path, size=24):
+    """Raw frames = 2x2-binned reference (+ frame offset), so alignment can be checked exactly."""
+    from srredsim.data import PairedData, find_pairs
+    from srredsim.tiff import write_tiff
+
+    rng = np.random.default_rng(5)
+    root = tmp_path / "aligned"
+    (root / "trainx").mkdir(parents=True)
+    (root / "trainy").mkdir()
+    for i in range(2):
+        ref = rng.random((2 * size, 2 * size)).astype(np.float32)
+        binned = ref.reshape(size, 2, size, 2).mean(axis=(1, 3))
+        raw = np.stack([binned + f for f in range(15)]).astype(np.float32)
+        write_tiff(root / "trainx" / f"{i}.tif", raw)
+        write_tiff(root / "trainy" / f"{i}.tif", ref)
+    norm = NormalizationConfig(mode="global", x_min=0, x_max=1, y_min=0, y_max=1)
+    return PairedData(find_pairs(root), 15, norm), norm
+
+
+@pytest.mark.parametrize("augment", [False, True])
+def test_patches_are_aligned_and_augmented_consistently(tmp_path, augment):
+    from srredsim.data import PatchSampler
+
+    data, norm = _aligned_data(tmp_path)
+    s = PatchSampler(data, norm, DataConfig(patch_size=8, augment=augment), seed=4)
+    for x, y in s.epoch(0, 20):
+        assert x.shape == (8, 8, 15) and y.shape == (16, 16, 1)
+        binned = y[..., 0].reshape(8, 2, 8, 2).mean(axis=(1, 3))
+        np.testing.assert_allclose(x[..., 0], binned, atol=1e-5)
+        np.testing.assert_allclose(x[..., 7], binned + 7, atol=1e-4)
+
+
+def test_sampling_depends_only_on_seed_and_epoch(tmp_path):
+    from srredsim.data import PatchSampler
+
+    data, norm = _aligned_data(tmp_path)
+    cfg = DataConfig(patch_size=8)
+    a = list(PatchSampler(data, norm, cfg, seed=1).epoch(3, 5))
+    b = list(PatchSampler(data, norm, cfg, seed=1).epoch(3, 5))
+    c = list(PatchSampler(data, norm, cfg, seed=1).epoch(4, 5))
+    assert all(np.array_equal(p[0], q[0]) for p, q in zip(a, b))
+    assert not all(np.array_equal(p[0], q[0]) for p, q in zip(a, c))
+    stream = PatchSampler(data, norm, cfg, seed=1).stream(3, 5)
+    assert all(np.array_equal(next(stream)[0], p[0]) for p in a)
+
+
+def test_uncached_data_read_from_disk_equals_cached(tmp_path):
+    from srredsim.data import PairedData, PatchSampler, find_pairs
+
+    root = write_toy_folder(tmp_path / "d", n_train=2, size=16)
+    norm = NormalizationConfig()
+    cached = PairedData(find_pairs(root), 15, norm, cache_limit_mb=100)
+    lazy = PairedData(find_pairs(root), 15, norm, cache_limit_mb=0)
+    assert cached.cached and not lazy.cached
+    cfg = DataConfig(patch_size=8)
+    for (x1, y1), (x2, y2) in zip(PatchSampler(cached, norm, cfg, 0).epoch(0, 4),
+                                  PatchSampler(lazy, norm, cfg, 0).epoch(0, 4)):
+        np.testing.assert_array_equal(x1, x2)
+        np.testing.assert_array_equal(y1, y2)
+
+
+def test_normalisation_modes():
+    from srredsim.normalization import denormalize_output, normalize_raw, normalize_reference
+
+    x = np.random.default_rng(0).integers(100, 5000, (15, 16, 16)).astype(np.float32)
+    p = NormalizationConfig(mode="percentile", low_percentile=0, high_percentile=100)
+    xn = normalize_raw(x, p)
+    assert xn.min() == pytest.approx(0, abs=1e-6) and xn.max() == pytest.approx(1, abs=1e-5)
+    g = NormalizationConfig(mode="global", x_min=100, x_max=5100, y_min=-1, y_max=3)
+    np.testing.assert_allclose(normalize_raw(x, g), (x - 100) / 5000, rtol=1e-5, atol=1e-7)
+    y = np.linspace(-1, 3, 50, dtype=np.float32)
+    np.testing.assert_allclose(denormalize_output(normalize_reference(y, g), g), y, atol=1e-6)
+    with pytest.raises(SrredsimError, match="needs x_min"):
+        normalize_raw(x, NormalizationConfig(mode="global"))

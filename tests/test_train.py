@@ -1,0 +1,180 @@
+"""Training: a learnable toy task improves, seeded runs repeat, killed runs resume exactly."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from conftest import tiny_config, write_toy_folder
+
+
+def _weights(run_dir: Path, which="weights_last.weights.h5"):
+    import h5py
+
+    out = {}
+    with h5py.File(run_dir / which, "r") as f:
+        f.visititems(lambda name, obj: out.__setitem__(name, obj[()]) if hasattr(obj, "shape") else None)
+    return out
+
+
+def test_training_lowers_validation_loss_and_writes_run_folder(tmp_path, toy_data):
+    from srredsim.train import read_history, train
+
+    cfg = tiny_config(**{"train.epochs": 4})
+    run = train(toy_data, tmp_path / "run", cfg, verbose=0)
+    hist = read_history(run.path / "history.csv")
+    assert [r["epoch"] for r in hist] == [1, 2, 3, 4]
+    assert hist[-1]["val_loss"] < hist[0]["val_loss"]
+    assert min(r["val_psnr"] for r in hist) < max(r["val_psnr"] for r in hist)
+    for name in ("config.json", "weights_best.weights.h5", "weights_last.weights.h5", "training_curve.png"):
+        assert (run.path / name).exists(), name
+    # the saved config is the one used, and the model reloads from it
+    assert run.config.model.filters == 8
+    model = run.load_model()
+    assert model.count_params() > 0
+
+
+def test_seeded_runs_are_reproducible(tmp_path, toy_data):
+    from srredsim.train import train
+
+    cfg = tiny_config(**{"train.epochs": 1})
+    a = train(toy_data, tmp_path / "a", cfg, verbose=0)
+    b = train(toy_data, tmp_path / "b", cfg, verbose=0)
+    wa, wb = _weights(a.path), _weights(b.path)
+    assert wa.keys() == wb.keys() and len(wa) > 0
+    for k in wa:
+        np.testing.assert_array_equal(wa[k], wb[k])
+
+
+def test_out_folder_is_not_overwritten(tmp_path, toy_data):
+    from srredsim.errors import SrredsimError
+    from srredsim.train import train
+
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / "precious.txt").write_text("keep me")
+    with pytest.raises(SrredsimError, match="--resume"):
+        train(toy_data, out, tiny_config(), verbose=0)
+    assert (out / "precious.txt").read_text() == "keep me"
+
+
+def test_interrupted_run_resumes_at_the_right_epoch(tmp_path, toy_data):
+    """Stop training inside epoch 3 of 4 and resume: epochs 3-4 follow, weights equal an
+    uninterrupted run (optimizer state and patch sequence restored)."""
+    import keras
+
+    from srredsim.train import read_history, train
+
+    class Crash(Exception):
+        pass
+
+    class CrashInEpoch3(keras.callbacks.Callback):
+        def on_train_batch_end(self, batch, logs=None):
+            if self.model.optimizer.iterations.numpy() > 2 * self.params["steps"] + 1:
+                raise Crash()
+
+    cfg = tiny_config(**{"train.epochs": 4})
+    ref = train(toy_data, tmp_path / "ref", cfg, verbose=0)
+    with pytest.raises(Crash):
+        train(toy_data, tmp_path / "run", cfg, verbose=0, callbacks=[CrashInEpoch3()])
+    assert [r["epoch"] for r in read_history(tmp_path / "run" / "history.csv")] == [1, 2]
+    run = train(toy_data, tmp_path / "run", cfg, resume=True, verbose=0)
+    assert [r["epoch"] for r in read_history(run.path / "history.csv")] == [1, 2, 3, 4]
+    wr, wo = _weights(ref.path), _weights(run.path)
+    for k in wr:
+        np.testing.assert_allclose(wo[k], wr[k], rtol=0, atol=1e-6)
+
+
+def _cli(*args, env=None):
+    return [sys.executable, "-m", "srredsim", *map(str, args)]
+
+
+@pytest.mark.slow
+def test_killed_run_resumes_at_the_right_epoch_and_matches_uninterrupted(tmp_path):
+    """Kill `srredsim train` after epoch 2 of 4, resume: same weights as one uninterrupted run."""
+    data = write_toy_folder(tmp_path / "data", n_train=3, n_test=1, size=24)
+    common = ["--filters", 8, "--depth", 2, "--patch-size", 16, "--batch-size", 2, "--seed", 3,
+              "--set", "data.patches_per_image=8", "--set", "train.tensorboard=false", "--quiet"]
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    ref = subprocess.run(_cli("train", data, "--out", tmp_path / "ref", "--epochs", 4, *common),
+                         env=env, capture_output=True, text=True, timeout=300)
+    assert ref.returncode == 0, ref.stderr
+
+    out = tmp_path / "run"
+    # a long run (many epochs) so that the kill surely lands mid-training
+    proc = subprocess.Popen(_cli("train", data, "--out", out, "--epochs", 200, *common), env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    meta = out / "backup" / "training_metadata.json"
+    deadline = time.time() + 240
+    import json
+
+    while time.time() < deadline:
+        if meta.exists():
+            try:
+                if json.loads(meta.read_text())["epoch"] >= 2:
+                    break
+            except (ValueError, KeyError):
+                pass
+        if proc.poll() is not None:
+            pytest.fail(f"training ended early: {proc.stderr.read()}")
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    done = json.loads(meta.read_text())["epoch"]
+    assert 2 <= done < 200
+
+    res = subprocess.run(_cli("train", data, "--out", out, "--resume", "--epochs", 4), env=env,
+                         capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stderr
+    from srredsim.train import read_history
+
+    hist = read_history(out / "history.csv")
+    if done < 4:
+        assert [r["epoch"] for r in hist] == [1, 2, 3, 4]
+        wr, wo = _weights(tmp_path / "ref"), _weights(out)
+        for k in wr:
+            np.testing.assert_allclose(wo[k], wr[k], rtol=0, atol=1e-6)
+    # resuming a finished run does nothing and says so
+    again = subprocess.run(_cli("train", data, "--out", out, "--resume", "--epochs", 4), env=env,
+                           capture_output=True, text=True, timeout=120)
+    assert again.returncode == 0 and "already trained" in again.stdout
+
+
+def test_resume_refuses_other_overrides(tmp_path, toy_data):
+    from srredsim.cli import main
+
+    rc = main(["train", str(toy_data), "--out", str(tmp_path / "r"), "--resume", "--filters", "4"])
+    assert rc == 2
+
+
+@pytest.mark.slow
+def test_mirrored_strategy_on_two_logical_cpus(tmp_path):
+    """MirroredStrategy over 2 logical CPU devices trains (fresh process: devices are set at start)."""
+    data = write_toy_folder(tmp_path / "data", n_train=2, n_test=1, size=24)
+    res = subprocess.run(
+        _cli("train", data, "--out", tmp_path / "run", "--epochs", 2, "--filters", 4, "--depth", 1,
+             "--patch-size", 16, "--batch-size", 2, "--strategy", "mirrored", "--set", "train.cpu_devices=2",
+             "--set", "train.tensorboard=false"),
+        capture_output=True, text=True, timeout=300, env=dict(os.environ))
+    assert res.returncode == 0, res.stderr[-3000:]
+    assert "2 devices" in res.stdout
+    from srredsim.train import read_history
+
+    assert len(read_history(tmp_path / "run" / "history.csv")) == 2
+
+
+def test_mirrored_strategy_rejects_indivisible_batch(tmp_path):
+    data = write_toy_folder(tmp_path / "data", n_train=2, size=24)
+    res = subprocess.run(
+        _cli("train", data, "--out", tmp_path / "run", "--epochs", 1, "--filters", 4, "--depth", 1,
+             "--batch-size", 1, "--strategy", "mirrored", "--set", "train.cpu_devices=2"),
+        capture_output=True, text=True, timeout=300)
+    assert res.returncode == 2
+    assert "multiple of the 2 devices" in res.stderr
