@@ -367,6 +367,11 @@ def train(data_dir: str | os.PathLike, out_dir: str | os.PathLike, config: RunCo
     if strategy is not None:
         with strategy.scope():
             model = build_and_compile()
+        if _tf_config():  # Keras 3 needs help with multi-worker training (see _keras_compat)
+            from srredsim._keras_compat import patch_scalar_reduction, prepare_multiworker_model
+
+            patch_scalar_reduction()
+            prepare_multiworker_model(model, strategy, xv[:1], yv[:1])
     else:
         model = build_and_compile()
 
@@ -390,9 +395,15 @@ def train(data_dir: str | os.PathLike, out_dir: str | os.PathLike, config: RunCo
               f"(validation: {val_note}); {sampler.patch}px patches, batch {cfg.train.batch_size}, "
               f"{steps} steps/epoch, epochs {start_epoch + 1}..{cfg.train.epochs}"
               + (f", {replicas} devices" if replicas > 1 else ""), flush=True)
-    model.fit(ds, epochs=cfg.train.epochs, steps_per_epoch=steps, validation_data=(xv, yv),
-              validation_batch_size=max(1, min(len(xv), 8 * replicas)), callbacks=callbacks,
-              verbose=verbose, initial_epoch=start_epoch, shuffle=False)
+    try:
+        model.fit(ds, epochs=cfg.train.epochs, steps_per_epoch=steps, validation_data=(xv, yv),
+                  validation_batch_size=max(1, min(len(xv), 8 * replicas)), callbacks=callbacks,
+                  verbose=verbose, initial_epoch=start_epoch, shuffle=False)
+    finally:
+        if not chief:
+            import shutil
+
+            shutil.rmtree(backup.parent, ignore_errors=True)
     if chief and verbose:
         hist = read_history(out_dir / HISTORY)
         if hist:

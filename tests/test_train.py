@@ -178,3 +178,41 @@ def test_mirrored_strategy_rejects_indivisible_batch(tmp_path):
         capture_output=True, text=True, timeout=300)
     assert res.returncode == 2
     assert "multiple of the 2 devices" in res.stderr
+
+
+def _free_ports(n):
+    import socket
+
+    socks = [socket.socket() for _ in range(n)]
+    for s in socks:
+        s.bind(("127.0.0.1", 0))
+    ports = [s.getsockname()[1] for s in socks]
+    for s in socks:
+        s.close()
+    return ports
+
+
+def test_multiworker_training_on_loopback(tmp_path):
+    """Two worker processes, TF_CONFIG on 127.0.0.1: they train in sync, only the chief writes."""
+    import json
+
+    data = write_toy_folder(tmp_path / "data", n_train=2, n_test=1, size=24)
+    ports = _free_ports(2)
+    cluster = {"worker": [f"127.0.0.1:{p}" for p in ports]}
+    procs = []
+    for i in range(2):
+        env = dict(os.environ, TF_CONFIG=json.dumps({"cluster": cluster, "task": {"type": "worker", "index": i}}))
+        procs.append(subprocess.Popen(
+            _cli("train", data, "--out", tmp_path / f"run{i}", "--epochs", 2, "--filters", 4, "--depth", 1,
+                 "--patch-size", 16, "--batch-size", 2, "--set", "train.tensorboard=false"),
+            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
+    outs = [p.communicate(timeout=300) for p in procs]
+    for p, (out, err) in zip(procs, outs):
+        assert p.returncode == 0, err[-3000:]
+    assert "2 devices" in outs[0][0]
+    from srredsim.train import read_history
+
+    hist = read_history(tmp_path / "run0" / "history.csv")
+    assert [r["epoch"] for r in hist] == [1, 2]
+    assert (tmp_path / "run0" / "weights_best.weights.h5").exists()
+    assert not (tmp_path / "run1").exists()  # the non-chief worker writes nothing there
