@@ -268,18 +268,18 @@ class FijiStatus:
 
 
 def _version_of(jar: Path) -> str | None:
-    m = re.search(r"(\d+\.\d+\.\d+(?:[.-][A-Za-z0-9]+)?)", jar.name)
+    m = re.search(r"(\d+\.\d+\.\d+(?:-[A-Za-z0-9]+)?)", jar.stem)
     return m.group(1) if m else None
 
 
 def fiji_status(fiji_dir: str | os.PathLike | None) -> FijiStatus:
     """Inspect a Fiji installation (nothing is started) and list exactly what is missing."""
-    try:
-        import imagej  # noqa: F401
-        from importlib.metadata import version
+    import importlib.util
+    from importlib.metadata import PackageNotFoundError, version
 
-        pyij = version("pyimagej")
-    except Exception:
+    try:  # not imported here: importing pyimagej touches a running JVM
+        pyij = version("pyimagej") if importlib.util.find_spec("imagej") else None
+    except PackageNotFoundError:
         pyij = None
     st = FijiStatus(fiji_dir=Path(fiji_dir) if fiji_dir else None, pyimagej=pyij)
     if pyij is None:
