@@ -333,3 +333,22 @@ def test_bad_package_is_reported_not_crashed(built_jar, tmp_path):
     res = jvm.run_jvm_checks(bad)
     assert len(res) == 1 and res[0].name == "jvm.package"
     assert "inputs" in res[0].detail
+
+
+@pytest.mark.jvm
+@pytest.mark.slow
+@needs_jvm
+def test_globally_normalised_package_scale_linear_pre_and_post(built_jar, tmp_path):
+    """The paper's global min/max normalisation: scale_linear before and after the network."""
+    import yaml
+
+    run = make_tiny_run(tmp_path / "run", mode="global")
+    pkg = export_package(run, tmp_path / "global.zip")
+    with zipfile.ZipFile(pkg) as z:
+        rdf = yaml.safe_load(z.read("rdf.yaml"))
+    ops = [p["id"] for p in rdf["inputs"][0]["preprocessing"] + rdf["outputs"][0]["postprocessing"]]
+    assert ops.count("scale_linear") == 2, ops
+    res = jvm.check_package(pkg)
+    checks = [r for r in res.results if r.kind == "check" and r.status != "skipped"]
+    assert res.returncode == 0 and len(checks) == 2, res.stdout
+    assert all(r.status == "passed" for r in checks), [r.detail for r in checks]

@@ -13,6 +13,7 @@ import java.util.Map;
  * <pre>
  * java -jar srredsim-jvm.jar check PACKAGE [--weights onnx,tensorflow_saved_model_bundle] [--save-outputs DIR]
  * java -jar srredsim-jvm.jar predict PACKAGE RAW.tif OUT.tif [--weights FORMAT] [--save-outputs DIR]
+ * java -jar srredsim-jvm.jar process pre|post PACKAGE IN.npy OUT.npy  (the RDF's processing only)
  * java -jar srredsim-jvm.jar npy IN.npy OUT.npy          (read and re-write: tests the NPY reader)
  * java -jar srredsim-jvm.jar info
  * </pre>
@@ -39,6 +40,7 @@ public final class Main {
     static void usage() {
         System.out.println("usage: java -jar srredsim-jvm.jar check PACKAGE [--weights F1,F2] [--save-outputs DIR]\n"
                 + "       java -jar srredsim-jvm.jar predict PACKAGE RAW.tif OUT.tif [--weights F] [--save-outputs DIR]\n"
+                + "       java -jar srredsim-jvm.jar process pre|post PACKAGE IN.npy OUT.npy\n"
                 + "       java -jar srredsim-jvm.jar npy IN.npy OUT.npy\n"
                 + "       java -jar srredsim-jvm.jar info\n"
                 + "Runs a bioimage.io package on DeepImageJ's engines (TensorFlow Java 0.5.0 = TF 2.10.1, "
@@ -100,6 +102,20 @@ public final class Main {
                 emit(r);
                 return 0;
             }
+            case "process": {
+                // apply input 0's pre-processing (or output 0's post-processing) of a package to an .npy
+                if (pos.size() != 5 || !(pos.get(1).equals("pre") || pos.get(1).equals("post"))) {
+                    throw new IllegalArgumentException("process needs pre|post PACKAGE IN.npy OUT.npy");
+                }
+                try (ModelPackage pkg = new ModelPackage(Paths.get(pos.get(2)))) {
+                    Rdf.TensorDescr d = pos.get(1).equals("pre") ? pkg.rdf.inputs.get(0) : pkg.rdf.outputs.get(0);
+                    Tensor t = Npy.read(Paths.get(pos.get(3)));
+                    Check.checkRank(t, d, "tensor");
+                    t.axes = d.axisIds();
+                    Npy.write(Paths.get(pos.get(4)), Processing.apply(d.processing, t, Map.of(d.id, t)));
+                }
+                return 0;
+            }
             case "npy": {
                 if (pos.size() != 3) throw new IllegalArgumentException("npy needs IN.npy OUT.npy");
                 Tensor t = Npy.read(Paths.get(pos.get(1)));
@@ -145,7 +161,7 @@ public final class Main {
                 }
             }
             default:
-                throw new IllegalArgumentException("unknown command '" + cmd + "' (check, predict, npy, info)");
+                throw new IllegalArgumentException("unknown command '" + cmd + "' (check, predict, process, npy, info)");
         }
     }
 

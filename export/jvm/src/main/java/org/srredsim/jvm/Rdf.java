@@ -135,8 +135,9 @@ public final class Rdf {
         boolean v04 = formatVersion.startsWith("0.4") || formatVersion.startsWith("0.3");
         List<Object> ins = list(y.get("inputs"), "inputs");
         List<Object> outs = list(y.get("outputs"), "outputs");
-        List<Object> testIn = v04 ? list(y.get("test_inputs"), "test_inputs") : null;
-        List<Object> testOut = v04 ? list(y.get("test_outputs"), "test_outputs") : null;
+        // 0.4 keeps test tensors in top-level lists; a missing one is reported when a test needs it
+        List<Object> testIn = v04 && y.get("test_inputs") instanceof List ? list(y.get("test_inputs"), "test_inputs") : null;
+        List<Object> testOut = v04 && y.get("test_outputs") instanceof List ? list(y.get("test_outputs"), "test_outputs") : null;
         for (int i = 0; i < ins.size(); i++) {
             inputs.add(tensor(map(ins.get(i), "inputs[" + i + "]"), v04, testIn, i, "preprocessing"));
         }
