@@ -182,14 +182,18 @@ def frc_curve(a: np.ndarray, b: np.ndarray, bin_width: float = 1.0
 
 def frc_resolution(a: np.ndarray, b: np.ndarray, pixel_size_um: float | None = None,
                    threshold: float = 1 / 7, smooth: int = 3) -> dict[str, float | None]:
-    """Frequency where the (smoothed) FRC first drops below ``threshold``; returns cycles/pixel,
+    """Frequency where the (smoothed) FRC first drops below ``threshold`` after its maximum;
+    returns cycles/pixel,
     and with a pixel size also cycles/µm and the resolution ``1/f`` in nm."""
     freq, frc = frc_curve(a, b)
     if smooth > 1:
         frc = np.convolve(frc, np.ones(smooth) / smooth, mode="same")
-    below = np.nonzero(frc[1:] < threshold)[0]
+    # the first crossing after the FRC's maximum: low frequencies may correlate poorly with a
+    # truth that lacks the sample's out-of-focus haze, which says nothing about resolution
+    start = int(np.argmax(frc))
+    below = np.nonzero(frc[start + 1:] < threshold)[0]
     if below.size:
-        i = int(below[0]) + 1
+        i = int(below[0]) + start + 1
         f0, f1, c0, c1 = freq[i - 1], freq[i], frc[i - 1], frc[i]
         f = float(f0 + (c0 - threshold) * (f1 - f0) / (c0 - c1)) if c0 != c1 else float(f1)
     else:

@@ -442,6 +442,8 @@ def _classical_target(rng, expected, photons, cfg, truth, angle_params, gain, re
     from srredsim.classical import ReconOptions, SimParams, reconstruct
 
     hi = expected * np.float32(cfg.classical_photons / photons)
+    peak = float(hi.max())
+    gain = min(gain, 60000.0 / (peak + 6 * math.sqrt(peak) + 1))  # keep the bright copy unsaturated
     raw_hi, _ = _camera(rng, hi, gain, read, offset_adu)
     opts = ReconOptions(fade_px=0, background=offset_adu)  # the simulated field is periodic
     info: dict[str, Any] = {"photons": cfg.classical_photons}
