@@ -11,8 +11,8 @@ from srredsim.classical import ReconOptions, SimParams, estimate_parameters, pre
 from srredsim.cli import main
 from srredsim.config import OpticsConfig
 from srredsim.errors import SrredsimError
-from srredsim.metrics import compare, frc_curve
-from srredsim.optics import cutoff_cycles_per_um, make_optics
+from srredsim.metrics import compare
+from srredsim.optics import cutoff_cycles_per_um
 from srredsim.simulate import SimulationConfig, simulate_stack
 from srredsim.tiff import read_reference, write_tiff
 

@@ -1,7 +1,4 @@
 import csv
-import subprocess
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest

@@ -25,6 +25,7 @@ Everything runs on float32/complex64 with scipy.fft.
 
 from __future__ import annotations
 
+import copy
 import math
 from dataclasses import dataclass
 
@@ -429,6 +430,8 @@ def reconstruct(raw: np.ndarray, optics: OpticsConfig, params: SimParams | dict 
             return Reconstruction(sr=widefield.copy(), widefield=widefield, params=params)
     elif isinstance(params, dict):
         params = SimParams.from_dict(params)
+    else:
+        params = copy.deepcopy(params)  # the caller's object stays as it was
     _check_params(params, optics, n)
 
     fy, fx = _freqs(n)
