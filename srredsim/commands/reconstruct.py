@@ -36,7 +36,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     r.add_argument("--background", type=float, default=None,
                    help="background to subtract (default: estimated, 0.5th percentile of the mean frame)")
     r.add_argument("--fade", type=int, default=15, help="border fade in raw pixels")
-    r.add_argument("--attenuation", action="store_true", help="zero-order attenuation")
+    r.add_argument("--attenuation", action=argparse.BooleanOptionalAction, default=True,
+                   help="zero-order attenuation of every band (suppresses out-of-focus light)")
     r.add_argument("--att-strength", type=float, default=0.99, help="zero-order attenuation strength")
     r.add_argument("--att-fwhm", type=float, default=1.2, help="zero-order attenuation FWHM, cycles/µm")
     r.add_argument("--k-range", default="0.5:1.2", help="pattern search range in units of the cutoff")
