@@ -343,7 +343,7 @@ def fiji_java_home(fiji_dir: Path) -> Path | None:
 def start_fiji(fiji_dir: str | os.PathLike):
     """Start Fiji headless through pyimagej (``fetch_java="auto"``, Fiji's own Java if bundled)."""
     st = fiji_status(fiji_dir)
-    hard = [m for m in st.missing if not m.startswith(("fairSIM", "Jython"))]
+    hard = [m for m in st.missing if not m.startswith(("fairSIM", "Jython"))]  # needed only for fairSIM
     if hard:
         raise SrredsimError("cannot start Fiji: missing " + "; ".join(hard))
     sj = _scyjava()

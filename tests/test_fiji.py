@@ -156,3 +156,14 @@ def test_fiji_round_trip_with_deepimagej_and_fairsim(package_and_raw, tmp_path):
     assert dij["passed"], dij
     assert "fairsim" in report["shapes"], report["sources"].get("fairsim")
     assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_no_fairsim_does_not_require_fairsim(tmp_path, monkeypatch):
+    """With --no-fairsim only DeepImageJ (and pyimagej) are required; the missing list says so."""
+    pkg = tmp_path / "pkg.zip"
+    pkg.write_bytes(b"PK")
+    raw = tmp_path / "raw.tif"
+    raw.write_bytes(b"II")
+    fiji = _fake_fiji(tmp_path, fairsim=False, jython=False)
+    proc = srredsim_cli("fiji-check", str(pkg), str(raw), "--fiji", str(fiji), "--no-fairsim")
+    assert "fairSIM" not in proc.stderr and "Jython" not in proc.stderr

@@ -41,7 +41,7 @@ ENGINES = {
     "tensorflow_saved_model_bundle": "TensorFlow Java 0.5.0 (TensorFlow 2.10.1)",
     "onnx": "ONNX Runtime Java 1.13.1",
 }
-BUILD_TIMEOUT_S = 1800  # a cold build downloads ~200 MB from Maven Central
+BUILD_TIMEOUT_S = 1800  # a cold build downloads ~230 MB from Maven Central
 RUN_TIMEOUT_S = 600
 
 
@@ -201,7 +201,7 @@ def build_jar(force: bool = False, maven_repo: str | os.PathLike | None = None, 
 
     The build runs in a temporary copy of the sources (the checkout stays clean) with
     ``mvn -B -q package``; ``maven_repo`` sets ``-Dmaven.repo.local`` (a clean one measures a
-    cold build). A cold build downloads about 200 MB from Maven Central (TF Java's native library
+    cold build). A cold build downloads about 230 MB from Maven Central (40-70 s on 2 cores) (TF Java's native library
     is ~117 MB, ONNX Runtime's jar ~63 MB).
     """
     env_jar = os.environ.get("SRREDSIM_JVM_JAR")
@@ -231,7 +231,7 @@ def build_jar(force: bool = False, maven_repo: str | os.PathLike | None = None, 
             if maven_repo:
                 cmd.append(f"-Dmaven.repo.local={Path(maven_repo).resolve()}")
             if log:
-                log(f"building the JVM harness ({' '.join(cmd[1:])}) - the first build downloads ~200 MB")
+                log(f"building the JVM harness ({' '.join(cmd[1:])}) - the first build downloads ~230 MB")
             t0 = time.perf_counter()
             try:
                 proc = subprocess.run(cmd, cwd=work, capture_output=True, text=True, timeout=BUILD_TIMEOUT_S,
