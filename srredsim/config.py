@@ -105,6 +105,8 @@ class TrainConfig(_Section):
     strategy: Literal["auto", "none", "mirrored", "multiworker"] = "auto"
     cpu_devices: int = Field(0, ge=0, description="split the CPU into this many logical devices (testing MirroredStrategy)")
     tensorboard: bool = True
+    reduce_lr_on_plateau: bool = Field(False, description="halve the learning rate when val_loss stalls for 4 epochs (paper: off)")
+    max_minutes: float | None = Field(None, gt=0, description="stop after the epoch that passes this wall-clock budget")
 
 
 class MetadataConfig(_Section):

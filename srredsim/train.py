@@ -191,6 +191,24 @@ def _callbacks_module():
     return AtomicCheckpoints, HistoryWriter
 
 
+def _time_budget(minutes: float):
+    """Stop training at the end of the first epoch that ends after ``minutes`` of wall time."""
+    import time
+
+    import keras
+
+    class TimeBudget(keras.callbacks.Callback):
+        def on_train_begin(self, logs=None):
+            self.start = time.monotonic()
+
+        def on_epoch_end(self, epoch, logs=None):
+            if time.monotonic() - self.start > 60 * minutes:
+                print(f"time budget of {minutes:g} min reached after epoch {epoch + 1}; stopping", flush=True)
+                self.model.stop_training = True
+
+    return TimeBudget()
+
+
 def read_history(path: Path) -> list[dict]:
     if not path.exists():
         return []
@@ -384,6 +402,11 @@ def train(data_dir: str | os.PathLike, out_dir: str | os.PathLike, config: RunCo
         HistoryWriter(write_dir, rows),
         keras.callbacks.BackupAndRestore(str(backup), double_checkpoint=True, delete_checkpoint=False),
     ]
+    if cfg.train.reduce_lr_on_plateau:
+        callbacks.insert(0, keras.callbacks.ReduceLROnPlateau(monitor="val_loss", factor=0.5, patience=4,
+                                                              min_lr=cfg.train.learning_rate / 64, verbose=1))
+    if cfg.train.max_minutes:
+        callbacks.append(_time_budget(cfg.train.max_minutes))
     if cfg.train.tensorboard and chief and _backend() == "tensorflow":
         callbacks.append(keras.callbacks.TensorBoard(log_dir=str(out_dir / LOG_DIR), write_graph=False,
                                                      profile_batch=0))

@@ -1,0 +1,170 @@
+"""The recipe behind the pretrained default model: its training data and its held-out test set.
+
+Training stacks (``training_stack``) and held-out stacks (``heldout_stack``) differ in three
+ways, so that the comparison in ``benchmarks/quality.py`` measures generalisation rather than
+memory:
+
+* **seed** -- training uses seed stream ``(TRAIN_SEED, i)``, held-out ``(HELDOUT_SEED, i)``;
+* **structure mix** -- each training stack holds *one* kind of structure (filaments 45 %,
+  vesicles 45 %, beads 10 %) at a random density 0.5-2; held-out stacks hold all three
+  overlapping in one field (``mixed``, density 1);
+* **pattern angles** -- the direction of the first illumination angle (modulo the 60 degrees
+  between angles) is drawn from [0, 25) U [35, 60) degrees for training and from [25, 35) for
+  held-out stacks. Training therefore uses no rotation/flip augmentation, which would map
+  training angles onto held-out ones.
+
+Light: training photons are log-uniform in 1-300 mean detected photons per camera pixel per
+raw frame (about 10-6000 peak photons, structure-dependent); every training stack carries all
+three targets (``truth``, ``bandlimited``, ``classical``) so the choice of target can be measured.
+
+``python -m srredsim.recipes training-data OUT --count N --workers W`` writes
+``OUT/trainx`` and one folder per target, ``OUT/<target>/{trainx -> ../trainx, trainy}``, plus a
+validation split in ``testx``/``testy``, ready for ``srredsim train OUT/truth ...``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+
+from srredsim.config import OpticsConfig
+from srredsim.errors import SrredsimError, atomic_dir
+from srredsim.simulate import TARGETS, SimulatedStack, SimulationConfig, simulate_stack
+
+TRAIN_SEED = 20210
+HELDOUT_SEED = 99173
+TRAIN_PHOTONS = (1.0, 300.0)
+HELDOUT_ANGLE_BAND_DEG = (25.0, 35.0)
+ANGLE_PERIOD_DEG = 60.0  # 180 / 3 angles
+
+
+def default_optics() -> OpticsConfig:
+    """The default model's optics: NA 1.4 oil, 525 nm emission, 80 nm camera pixels, 3x5, 2-beam."""
+    return OpticsConfig(na=1.4, wavelength_nm=525.0, pixel_size_um=0.08, angles=3, phases=5, beams=2)
+
+
+def _training_angle(rng: np.random.Generator) -> float:
+    lo, hi = HELDOUT_ANGLE_BAND_DEG
+    width = ANGLE_PERIOD_DEG - (hi - lo)
+    a = rng.uniform(0.0, width)
+    return float(a if a < lo else a + (hi - lo))
+
+
+def training_config(size: int = 128, structures: str = "filaments", density: float = 1.0,
+                    angle_deg: float = 0.0, photons=TRAIN_PHOTONS) -> SimulationConfig:
+    return SimulationConfig(size=size, optics=default_optics(), photons=photons, structures=structures,
+                            density=density, angle_offset_deg=angle_deg, target="truth")
+
+
+def training_stack(index: int, size: int = 128, seed: int = TRAIN_SEED,
+                   targets=TARGETS) -> SimulatedStack:
+    """Training stack ``index``: one structure kind, random density and an in-band angle."""
+    rng = np.random.default_rng([seed, index, 1])
+    kind = rng.choice(["filaments", "vesicles", "beads"], p=[0.45, 0.45, 0.10])
+    density = float(np.exp(rng.uniform(np.log(0.5), np.log(2.0))))
+    cfg = training_config(size, str(kind), density, _training_angle(rng))
+    return simulate_stack(cfg, seed=(seed, index), targets=list(targets))
+
+
+def heldout_config(photons: float, size: int = 256, index: int = 0, seed: int = HELDOUT_SEED) -> SimulationConfig:
+    rng = np.random.default_rng([seed, index, 2])
+    angle = float(rng.uniform(*HELDOUT_ANGLE_BAND_DEG))
+    return SimulationConfig(size=size, optics=default_optics(), photons=float(photons), structures="mixed",
+                            density=1.0, angle_offset_deg=angle, target="truth")
+
+
+def heldout_stack(photons: float, size: int = 256, index: int = 0, seed: int = HELDOUT_SEED,
+                  targets=("truth", "bandlimited")) -> SimulatedStack:
+    """Held-out stack ``index`` at a given light level (mixed structures, out-of-band angle).
+
+    The structure and pattern depend on ``(seed, index)`` only, not on ``photons``, so a light
+    series shows the same field at every level.
+    """
+    return simulate_stack(heldout_config(photons, size, index, seed), seed=(seed, index), targets=list(targets))
+
+
+# ---------------------------------------------------------------------------------------------
+# writing the training folders
+# ---------------------------------------------------------------------------------------------
+def _write(job):
+    folder, split, index, size, seed = job
+    from srredsim.tiff import write_sr_image, write_tiff
+
+    stack = training_stack(index, size, seed)
+    folder = Path(folder)
+    name = f"{split}_{index:05d}"
+    px = stack.params["pixel_size_um"]
+    write_tiff(folder / f"{split}x" / f"{name}.tif", stack.raw, pixel_size_um=px, axes="ZYX")
+    for t in TARGETS:
+        write_sr_image(folder / t / f"{split}y" / f"{name}.tif", stack.targets[t], raw_pixel_size_um=px)
+    (folder / "params" / f"{name}.json").write_text(json.dumps(stack.params) + "\n")
+    return stack.params["photons"]["mean"], stack.params["photons"]["peak"]
+
+
+def write_training_data(out: str | os.PathLike, count: int, val_count: int = 16, size: int = 128,
+                        workers: int = 1, seed: int = TRAIN_SEED, progress: bool = True) -> Path:
+    """Write the default model's training data with all three targets (see module docstring)."""
+    from tqdm import tqdm
+
+    if count < 1 or val_count < 0 or workers < 1:
+        raise SrredsimError("count and workers must be at least 1, val_count at least 0")
+    out = Path(out)
+    with atomic_dir(out) as tmp:
+        for sub in ["trainx", "testx", "params"]:
+            (tmp / sub).mkdir()
+        for t in TARGETS:
+            (tmp / t / "trainy").mkdir(parents=True)
+            (tmp / t / "testy").mkdir(parents=True)
+            os.symlink("../trainx", tmp / t / "trainx")
+            os.symlink("../testx", tmp / t / "testx")
+        jobs = [(str(tmp), "train", i, size, seed) for i in range(count)]
+        jobs += [(str(tmp), "test", count + i, size, seed) for i in range(val_count)]
+        bar = tqdm(total=len(jobs), desc="training data", unit="stack", disable=not progress)
+        photons = []
+        if workers == 1:
+            for j in jobs:
+                photons.append(_write(j))
+                bar.update()
+        else:
+            import multiprocessing as mp
+
+            with mp.get_context("spawn").Pool(workers) as pool:
+                for res in pool.imap_unordered(_write, jobs, chunksize=4):
+                    photons.append(res)
+                    bar.update()
+        bar.close()
+        pm = np.array(photons)
+        (tmp / "recipe.json").write_text(json.dumps({
+            "count": count, "val_count": val_count, "size": size, "seed": seed,
+            "photons_mean_range": [float(pm[:, 0].min()), float(pm[:, 0].max())],
+            "photons_peak_range": [float(pm[:, 1].min()), float(pm[:, 1].max())],
+            "heldout_angle_band_deg": HELDOUT_ANGLE_BAND_DEG}, indent=1) + "\n")
+    return out
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(prog="python -m srredsim.recipes", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = p.add_subparsers(dest="cmd", required=True)
+    t = sub.add_parser("training-data", help="write the default model's training data (all targets)")
+    t.add_argument("out", type=Path)
+    t.add_argument("--count", type=int, default=3000)
+    t.add_argument("--val-count", type=int, default=32)
+    t.add_argument("--size", type=int, default=128)
+    t.add_argument("--workers", type=int, default=os.cpu_count() or 1)
+    t.add_argument("--seed", type=int, default=TRAIN_SEED)
+    args = p.parse_args(argv)
+    try:
+        write_training_data(args.out, args.count, args.val_count, args.size, args.workers, args.seed)
+    except SrredsimError as exc:
+        print(f"error: {exc}")
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
