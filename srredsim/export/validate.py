@@ -515,9 +515,18 @@ def _jvm_checks(package: Path) -> list[CheckResult]:
         return [CheckResult("jvm", "fail", "the JVM harness is not available in this build "
                                            "(srredsim.export.jvm is missing)", time.perf_counter() - t)]
     try:
-        return list(run_jvm_checks(package))
+        rows = list(run_jvm_checks(package))
     except SrredsimError as exc:
         return [CheckResult("jvm", "fail", str(exc), time.perf_counter() - t)]
+    out = []
+    for r in rows:  # the harness may hand back its own result type (``ok`` instead of ``status``)
+        if isinstance(r, CheckResult):
+            out.append(r)
+        else:
+            status = getattr(r, "status", None) or ("pass" if getattr(r, "ok", False) else "fail")
+            out.append(CheckResult(str(r.name), str(status), str(getattr(r, "detail", "")),
+                                   float(getattr(r, "seconds", 0.0) or 0.0)))
+    return out or [CheckResult("jvm", "fail", "the JVM harness returned no result", time.perf_counter() - t)]
 
 
 def failed_checks(results: list[CheckResult]) -> list[CheckResult]:
