@@ -495,3 +495,27 @@ def test_validate_jvm_flag_reports_harness_status(package, monkeypatch):
     monkeypatch.setitem(sys.modules, "srredsim.export.jvm", None)  # as if the harness were absent
     (row,) = _jvm_checks(package)
     assert row.name == "jvm" and row.status == "fail" and "not available" in row.detail
+
+
+@pytest.mark.slow
+def test_full_size_model_exports_and_validates(tmp_path, capsys):
+    """The paper's network (64 filters, depth 10, random weights): export all + validate, timed."""
+    import time
+
+    from srredsim.export.api import export_run
+    from srredsim.export.validate import failed_checks, format_table, validate_package
+
+    run = make_run(tmp_path / "full", filters=64, depth=10)
+    t = time.perf_counter()
+    result = export_run(run, "all", tmp_path / "out")
+    t_export = time.perf_counter() - t
+    t = time.perf_counter()
+    rows = validate_package(result.outputs["bioimageio"])
+    t_validate = time.perf_counter() - t
+    with capsys.disabled():
+        print(f"\nfull-size export {t_export:.1f} s ({result.summary()}); validate {t_validate:.1f} s")
+    assert not failed_checks(rows), format_table(rows)
+    rdf = yaml.safe_load(zipfile.ZipFile(result.outputs["bioimageio"]).read("rdf.yaml"))
+    assert rdf["config"]["bioimageio"]["model_parameter_count"] == 1_560_257
+    assert rdf["inputs"][0]["axes"][1]["size"] == {"min": 112, "step": 16}
+    assert rdf["outputs"][0]["axes"][1]["halo"] == 96

@@ -162,17 +162,17 @@ def open_artifact(path: str | os.PathLike, engine: str | None = None) -> Artifac
 
         with open_zip(path) as zf:
             names = {i.filename for i in check_zip(zf, path)}
+        # Every engine reads its weights into memory when it loads, so the extracted files are
+        # removed right away and the Artifact owns nothing on disk.
         tmp = tempfile.mkdtemp(prefix="srredsim-artifact-")
         try:
             safe_extract(path, tmp)
             if names & set(RDF_NAMES):
-                return _open_package_dir(Path(tmp), engine, [tmp], origin=path)
+                return _open_package_dir(Path(tmp), engine, [], origin=path)
             if "saved_model.pb" in names:
-                return _open_savedmodel(Path(tmp), engine, [tmp], origin=path)
-        except BaseException:
+                return _open_savedmodel(Path(tmp), engine, [], origin=path)
+        finally:
             shutil.rmtree(tmp, ignore_errors=True)
-            raise
-        shutil.rmtree(tmp, ignore_errors=True)
         raise SrredsimError(f"{path}: zip archive has neither rdf.yaml (bioimage.io package) nor saved_model.pb")
     if path.suffix.lower() == ".zip":
         raise SrredsimError(f"{path}: not a readable zip archive (truncated or corrupt)")
@@ -329,15 +329,17 @@ def _open_package_dir(folder: Path, engine: str | None, tempdirs: list[str], ori
         from srredsim.export.safezip import safe_extract
         from srredsim.export.savedmodel import savedmodel_predict_fn
 
-        sm = Path(tempfile.mkdtemp(prefix="srredsim-savedmodel-"))
-        tempdirs.append(str(sm))
-        safe_extract(src, sm)
-        if not (sm / "saved_model.pb").is_file():
-            raise SrredsimError(f"{origin}: {src.name} has no saved_model.pb at its root")
         from srredsim.export.savedmodel import read_signatures
 
-        sigs = read_signatures(sm)["signatures"]
-        fn = savedmodel_predict_fn(sm, signature=SIGNATURE if SIGNATURE in sigs else SERVE_ENDPOINT)
+        sm = Path(tempfile.mkdtemp(prefix="srredsim-savedmodel-"))
+        try:
+            safe_extract(src, sm)
+            if not (sm / "saved_model.pb").is_file():
+                raise SrredsimError(f"{origin}: {src.name} has no saved_model.pb at its root")
+            sigs = read_signatures(sm)["signatures"]
+            fn = savedmodel_predict_fn(sm, signature=SIGNATURE if SIGNATURE in sigs else SERVE_ENDPOINT)
+        finally:
+            shutil.rmtree(sm, ignore_errors=True)  # variables are in memory once loaded
     else:
         fn = _keras_fn_from_h5(src, fields["model_config"], origin)
     return Artifact(predict_fn=fn, engine=engine, path=origin, name=name, _tempdirs=tempdirs, **fields)

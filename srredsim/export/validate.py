@@ -82,14 +82,17 @@ def _quiet() -> Iterator[None]:
         logger.disable("bioimageio")
     except Exception:  # pragma: no cover
         logger = None
-    level = logging.getLogger("absl").level
-    logging.getLogger("absl").setLevel(logging.ERROR)
+    names = ("absl", "tensorflow")
+    levels = {n: logging.getLogger(n).level for n in names}
+    for n in names:
+        logging.getLogger(n).setLevel(logging.ERROR)
     buf = io.StringIO()
     try:
         with contextlib.redirect_stdout(buf):
             yield
     finally:
-        logging.getLogger("absl").setLevel(level)
+        for n in names:
+            logging.getLogger(n).setLevel(levels[n])
         if logger is not None:
             logger.enable("bioimageio")
 
