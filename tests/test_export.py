@@ -519,3 +519,17 @@ def test_full_size_model_exports_and_validates(tmp_path, capsys):
     assert rdf["config"]["bioimageio"]["model_parameter_count"] == 1_560_257
     assert rdf["inputs"][0]["axes"][1]["size"] == {"min": 112, "step": 16}
     assert rdf["outputs"][0]["axes"][1]["halo"] == 96
+
+
+@pytest.mark.parametrize("metadata, message", [
+    ({"name": "x"}, "model name"),
+    ({"name": "SR/REDSIM model"}, "not '/'"),
+    ({"license": "Not-A-License"}, "SPDX"),
+    ({"authors": ["A/B"]}, "author"),
+])
+def test_bad_metadata_is_refused_before_any_work(run_dir, tmp_path, metadata, message):
+    from srredsim.export.api import export_run
+
+    with pytest.raises(SrredsimError, match=message):
+        export_run(run_dir, "bioimageio", tmp_path / "m.bioimageio.zip", metadata=metadata)
+    assert list(tmp_path.iterdir()) == []

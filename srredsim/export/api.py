@@ -123,6 +123,10 @@ def export_run(run_path: str | os.PathLike, fmt: str = "bioimageio", out: str | 
     from srredsim.export.bioimageio_package import PackageMetadata
 
     meta = PackageMetadata.from_config(cfg, **(metadata or {}))
+    if fmt in ("bioimageio", "all"):
+        from srredsim.export.bioimageio_package import check_metadata
+
+        check_metadata(meta)
     out = Path(out) if out is not None else default_output(run.path, fmt, meta.name, nchw)
     if out.exists() and not overwrite:
         raise SrredsimError(f"{out} exists; pass --overwrite to replace it")

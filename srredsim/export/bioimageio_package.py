@@ -75,6 +75,32 @@ class PackageMetadata:
         return base
 
 
+def check_metadata(meta: PackageMetadata) -> None:
+    """Fail fast (before any conversion) on metadata the bioimage.io spec will reject."""
+    import string
+
+    from bioimageio.spec.model import v0_5
+
+    allowed = set(string.ascii_letters + string.digits + "_+- ()")
+    bad = sorted(set(meta.name) - allowed)
+    if not 5 <= len(meta.name) <= 128 or bad:
+        raise SrredsimError(f"model name {meta.name!r}: 5 to 128 characters of letters, digits, spaces and _+-() "
+                            + (f"(not {''.join(bad)!r})" if bad else ""))
+    if not meta.authors:
+        raise SrredsimError("a bioimage.io package needs at least one author (--authors)")
+    checks = [("license", lambda: v0_5.LicenseId(meta.license), "is not an SPDX license id (e.g. MIT, CC-BY-4.0)"),
+              ("version", lambda: v0_5.Version(meta.version), "is not a version (e.g. 0.1.0)")]
+    checks += [("author", lambda a=a: v0_5.Author(name=a), "is not a valid author name (no '/')") for a in meta.authors]
+    for what, fn, why in checks:
+        try:
+            fn()
+        except Exception:
+            value = meta.license if what == "license" else meta.version if what == "version" else "an author"
+            raise SrredsimError(f"{what} {value!r} {why}") from None
+    if len(meta.description) > 1024:
+        raise SrredsimError(f"description has {len(meta.description)} characters; the spec allows 1024")
+
+
 def parameterized_size(config: RunConfig) -> tuple[int, int]:
     """(min, step) of the input's y/x sizes; min leaves room for the output halo."""
     step = max(16, size_multiple(config.model))
@@ -96,6 +122,13 @@ def spec_error(exc: Exception, what: str = "model description") -> SrredsimError
         except Exception:
             pass
     return SrredsimError(f"{what} fails the bioimage.io spec: {exc}")
+
+
+def network_hint(exc: Exception) -> str:
+    """bioimageio.spec looks up GitHub users (maintainers) and URLs online while validating."""
+    return (f"bioimageio.spec needed the network and could not reach it ({type(exc).__name__}: {exc}); "
+            "it looks up every maintainer's GitHub user name and probes every URL in the RDF. "
+            "Leave out --maintainers / --git-repo when offline.")
 
 
 def _processing(config: RunConfig):
@@ -378,11 +411,15 @@ def package_model(model, config: RunConfig, out_zip: str | os.PathLike, meta: Pa
                                       file_name=file_name or out_zip.name, onnx_proto=onnx_proto,
                                       savedmodel_dir=savedmodel_dir)
     test_output = np.load(files["test_output"])
-    descr = build_model_descr(config, meta, files, test_output=test_output, parameters=info["parameters"],
-                              tf_version=tf.__version__, runtime_s=info["runtime_s"])
     try:
+        descr = build_model_descr(config, meta, files, test_output=test_output, parameters=info["parameters"],
+                                  tf_version=tf.__version__, runtime_s=info["runtime_s"])
         save_bioimageio_package(descr, output_path=out_zip)
     except ValueError as exc:
         raise SrredsimError(f"bioimage.io packaging failed: {exc}") from None
+    except Exception as exc:
+        if type(exc).__module__.startswith("httpx"):
+            raise SrredsimError(network_hint(exc)) from None
+        raise
     info["files"] = {k: str(v) for k, v in files.items()}
     return info

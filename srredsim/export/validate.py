@@ -116,7 +116,12 @@ def _timed(name: str, fn: Callable[[], tuple[str, str]]) -> CheckResult:
     except SrredsimError as exc:
         status, detail = "fail", str(exc)
     except Exception as exc:  # a check must never crash the table
-        status, detail = "fail", f"{type(exc).__name__}: {exc}"
+        if type(exc).__module__.startswith("httpx"):
+            from srredsim.export.bioimageio_package import network_hint
+
+            status, detail = "fail", network_hint(exc)
+        else:
+            status, detail = "fail", f"{type(exc).__name__}: {exc}"
     return CheckResult(name, status, detail, time.perf_counter() - t)
 
 
