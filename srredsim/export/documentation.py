@@ -17,7 +17,7 @@ FAIRSIM_DOI = "10.1038/ncomms10980"
 def _normalization_text(config: RunConfig) -> str:
     n = config.normalization
     if n.mode == "percentile":
-        return (f"Each raw stack is scaled by its own {n.low_percentile}th and {n.high_percentile}th "
+        return (f"Each raw stack is scaled by its own {n.low_percentile:g} and {n.high_percentile:g} "
                 "percentiles, computed over all frames and pixels together "
                 "(bioimage.io `scale_range` over the axes channel, y, x; eps 1e-6). "
                 "The output is in these normalised units (roughly 0..1), not in camera counts.")

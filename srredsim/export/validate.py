@@ -69,6 +69,13 @@ def _env_offline() -> None:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     os.environ.setdefault("BIOIMAGEIO_HTTP_TIMEOUT", "3")
     os.environ.setdefault("BIOIMAGEIO_LOG_WARNINGS", "false")
+    try:  # settings are read when bioimageio.spec is first imported; lower the timeout if it came earlier
+        from bioimageio.spec import settings
+
+        if settings.http_timeout > 3:
+            settings.http_timeout = 3.0
+    except Exception:  # pragma: no cover
+        pass
 
 
 @contextlib.contextmanager
