@@ -14,7 +14,11 @@ COUNT=${COUNT:-2400}
 WORKERS=${WORKERS:-16}
 SIZE=${SIZE:-128}
 WORK=${WORK:-/tmp/srredsim-gpu}
-PROBE_TARGETS=${PROBE_TARGETS:-"truth bandlimited classical"}
+PROBE_TARGETS=${PROBE_TARGETS-"truth bandlimited classical"}
+DATA_TARGETS=${DATA_TARGETS:-truth,bandlimited,classical}
+TRUTH_BLUR=${TRUTH_BLUR:-1.0}
+MAIN_CONFIG=${MAIN_CONFIG:-bioimage_model/training_config.yaml}
+MAIN_ARGS=${MAIN_ARGS:-}   # e.g. "--init-from .gpu_init/weights_best.weights.h5 --learning-rate 2e-4"
 export KERAS_BACKEND=jax XLA_PYTHON_CLIENT_PREALLOCATE=false PYTHONUNBUFFERED=1 TF_CPP_MIN_LOG_LEVEL=2
 if [ -d .whl ] && ls .whl/*.whl >/dev/null 2>&1; then
   python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl || exit 1
@@ -30,13 +34,14 @@ cat "$OUT/gpu.txt"
 
 start=$(date +%s)
 python3 -m srredsim.recipes training-data "$WORK/data" --count "$COUNT" --val-count 32 --size "$SIZE" \
-  --workers "$WORKERS" 2> "$WORK/data.log" || { tail -20 "$WORK/data.log"; exit 1; }
+  --workers "$WORKERS" --targets "$DATA_TARGETS" --truth-blur "$TRUTH_BLUR" 2> "$WORK/data.log" \
+  || { tail -20 "$WORK/data.log"; exit 1; }
 echo "data: $(( $(date +%s) - start )) s"; cat "$WORK/data/recipe.json"
 
 hard=$(python3 -c "print(int(60 * ($MINUTES + 1.5)))")
 pids=()
 timeout -s INT "$hard" python3 -m srredsim train "$WORK/data/truth" --out "$WORK/main" \
-  --config bioimage_model/training_config.yaml --set train.max_minutes="$MINUTES" > "$WORK/main.log" 2>&1 &
+  --config "$MAIN_CONFIG" --set train.max_minutes="$MINUTES" $MAIN_ARGS > "$WORK/main.log" 2>&1 &
 main_pid=$!
 for t in $PROBE_TARGETS; do
   timeout -s INT "$hard" python3 -m srredsim train "$WORK/data/$t" --out "$WORK/probe_$t" \

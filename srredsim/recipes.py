@@ -55,18 +55,19 @@ def _training_angle(rng: np.random.Generator) -> float:
 
 
 def training_config(size: int = 128, structures: str = "filaments", density: float = 1.0,
-                    angle_deg: float = 0.0, photons=TRAIN_PHOTONS) -> SimulationConfig:
+                    angle_deg: float = 0.0, photons=TRAIN_PHOTONS, truth_blur_px: float = 1.0) -> SimulationConfig:
     return SimulationConfig(size=size, optics=default_optics(), photons=photons, structures=structures,
-                            density=density, angle_offset_deg=angle_deg, target="truth")
+                            density=density, angle_offset_deg=angle_deg, target="truth",
+                            truth_blur_px=truth_blur_px)
 
 
 def training_stack(index: int, size: int = 128, seed: int = TRAIN_SEED,
-                   targets=TARGETS) -> SimulatedStack:
+                   targets=TARGETS, truth_blur_px: float = 1.0) -> SimulatedStack:
     """Training stack ``index``: one structure kind, random density and an in-band angle."""
     rng = np.random.default_rng([seed, index, 1])
     kind = rng.choice(["filaments", "vesicles", "beads"], p=[0.45, 0.45, 0.10])
     density = float(np.exp(rng.uniform(np.log(0.5), np.log(2.0))))
-    cfg = training_config(size, str(kind), density, _training_angle(rng))
+    cfg = training_config(size, str(kind), density, _training_angle(rng), truth_blur_px=truth_blur_px)
     return simulate_stack(cfg, seed=(seed, index), targets=list(targets))
 
 
@@ -91,22 +92,23 @@ def heldout_stack(photons: float, size: int = 256, index: int = 0, seed: int = H
 # writing the training folders
 # ---------------------------------------------------------------------------------------------
 def _write(job):
-    folder, split, index, size, seed = job
+    folder, split, index, size, seed, targets, blur = job
     from srredsim.tiff import write_sr_image, write_tiff
 
-    stack = training_stack(index, size, seed)
+    stack = training_stack(index, size, seed, targets=targets, truth_blur_px=blur)
     folder = Path(folder)
     name = f"{split}_{index:05d}"
     px = stack.params["pixel_size_um"]
     write_tiff(folder / f"{split}x" / f"{name}.tif", stack.raw, pixel_size_um=px, axes="ZYX")
-    for t in TARGETS:
+    for t in targets:
         write_sr_image(folder / t / f"{split}y" / f"{name}.tif", stack.targets[t], raw_pixel_size_um=px)
     (folder / "params" / f"{name}.json").write_text(json.dumps(stack.params) + "\n")
     return stack.params["photons"]["mean"], stack.params["photons"]["peak"]
 
 
 def write_training_data(out: str | os.PathLike, count: int, val_count: int = 16, size: int = 128,
-                        workers: int = 1, seed: int = TRAIN_SEED, progress: bool = True) -> Path:
+                        workers: int = 1, seed: int = TRAIN_SEED, progress: bool = True,
+                        targets=TARGETS, truth_blur_px: float = 1.0) -> Path:
     """Write the default model's training data with all three targets (see module docstring)."""
     from tqdm import tqdm
 
@@ -116,13 +118,14 @@ def write_training_data(out: str | os.PathLike, count: int, val_count: int = 16,
     with atomic_dir(out) as tmp:
         for sub in ["trainx", "testx", "params"]:
             (tmp / sub).mkdir()
-        for t in TARGETS:
+        for t in targets:
             (tmp / t / "trainy").mkdir(parents=True)
             (tmp / t / "testy").mkdir(parents=True)
             os.symlink("../trainx", tmp / t / "trainx")
             os.symlink("../testx", tmp / t / "testx")
-        jobs = [(str(tmp), "train", i, size, seed) for i in range(count)]
-        jobs += [(str(tmp), "test", count + i, size, seed) for i in range(val_count)]
+        targets = tuple(targets)
+        jobs = [(str(tmp), "train", i, size, seed, targets, truth_blur_px) for i in range(count)]
+        jobs += [(str(tmp), "test", count + i, size, seed, targets, truth_blur_px) for i in range(val_count)]
         bar = tqdm(total=len(jobs), desc="training data", unit="stack", disable=not progress)
         photons = []
         if workers == 1:
@@ -140,6 +143,7 @@ def write_training_data(out: str | os.PathLike, count: int, val_count: int = 16,
         pm = np.array(photons)
         (tmp / "recipe.json").write_text(json.dumps({
             "count": count, "val_count": val_count, "size": size, "seed": seed,
+            "targets": list(targets), "truth_blur_px": truth_blur_px,
             "photons_mean_range": [float(pm[:, 0].min()), float(pm[:, 0].max())],
             "photons_peak_range": [float(pm[:, 1].min()), float(pm[:, 1].max())],
             "heldout_angle_band_deg": HELDOUT_ANGLE_BAND_DEG}, indent=1) + "\n")
@@ -157,9 +161,13 @@ def main(argv=None) -> int:
     t.add_argument("--size", type=int, default=128)
     t.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     t.add_argument("--seed", type=int, default=TRAIN_SEED)
+    t.add_argument("--targets", default=",".join(TARGETS), help="comma-separated targets to write")
+    t.add_argument("--truth-blur", type=float, default=1.0,
+                   help="Gaussian sigma (2x-grid pixels) of the truth target; 0 = the exact ground truth")
     args = p.parse_args(argv)
     try:
-        write_training_data(args.out, args.count, args.val_count, args.size, args.workers, args.seed)
+        write_training_data(args.out, args.count, args.val_count, args.size, args.workers, args.seed,
+                            targets=[t for t in args.targets.split(",") if t], truth_blur_px=args.truth_blur)
     except SrredsimError as exc:
         print(f"error: {exc}")
         return 2

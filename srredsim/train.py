@@ -148,14 +148,24 @@ def _callbacks_module():
         """Save ``weights_last`` every epoch and ``weights_best`` on a new best ``val_loss``,
         each through a temporary file and a rename (a crash never leaves a broken file)."""
 
-        def __init__(self, folder: Path | None, best: float = math.inf):
+        def __init__(self, folder: Path | None, best: float = math.inf, build_twin=None):
             super().__init__()
             self.folder = folder
             self.best = best
+            self.build_twin = build_twin
+            self._twin = None
 
         def _save(self, name: str):
+            # A compiled model's save_weights also stores the optimizer state (3x the size);
+            # the run folder keeps network weights only (the optimizer lives in backup/).
+            if self._twin is None and self.build_twin is not None:
+                self._twin = self.build_twin()
+            source = self.model
+            if self._twin is not None:
+                self._twin.set_weights(self.model.get_weights())
+                source = self._twin
             with atomic_path(self.folder / name, suffix=".weights.h5") as tmp:
-                self.model.save_weights(tmp)
+                source.save_weights(tmp)
 
         def on_epoch_end(self, epoch, logs=None):
             logs = logs or {}
@@ -189,6 +199,18 @@ def _callbacks_module():
                 print(f"warning: could not draw the training curve: {exc}", file=sys.stderr)
 
     return AtomicCheckpoints, HistoryWriter
+
+
+def _load_initial_weights(model, source: Path) -> None:
+    from srredsim.runfolder import is_run
+
+    path = load_run(source).weights_path("best") if is_run(source) else source
+    if not path.is_file() or not path.name.endswith(".weights.h5"):
+        raise SrredsimError(f"--init-from {source}: expected a run folder or a .weights.h5 file")
+    try:
+        model.load_weights(path)
+    except Exception as exc:
+        raise SrredsimError(f"--init-from {path}: weights do not fit this network ({exc})") from None
 
 
 def _time_budget(minutes: float):
@@ -303,10 +325,14 @@ def _prepare_out(out_dir: Path, cfg: RunConfig, resume: bool, overrides_given: b
 
 
 def train(data_dir: str | os.PathLike, out_dir: str | os.PathLike, config: RunConfig | None = None,
-          resume: bool = False, verbose: int | None = None, callbacks: list | None = None) -> Run:
+          resume: bool = False, verbose: int | None = None, callbacks: list | None = None,
+          init_from: str | os.PathLike | None = None) -> Run:
     """Train a model on ``data_dir`` (trainx/trainy layout) into the run folder ``out_dir``.
 
     ``callbacks`` are extra Keras callbacks (run before the checkpointing ones).
+    ``init_from`` (a run folder or a ``.weights.h5`` file of the same architecture) starts from
+    trained weights instead of a random initialisation: fine-tuning, e.g. of the pretrained
+    default model on your own data.
     """
     import keras
 
@@ -374,9 +400,9 @@ def train(data_dir: str | os.PathLike, out_dir: str | os.PathLike, config: RunCo
     else:
         ds = py_dataset(sampler, cfg.train.batch_size, per_epoch, start_epoch, steps)
 
-    def build_and_compile():
-        from srredsim.models import build_model
+    from srredsim.models import build_model
 
+    def build_and_compile():
         model = build_model(cfg.model)
         model.compile(optimizer=keras.optimizers.Adam(cfg.train.learning_rate),
                       loss=cfg.train.loss, metrics=[psnr, ssim])
@@ -393,12 +419,15 @@ def train(data_dir: str | os.PathLike, out_dir: str | os.PathLike, config: RunCo
     else:
         model = build_and_compile()
 
+    if init_from is not None and start_epoch == 0:
+        _load_initial_weights(model, Path(init_from))
+
     AtomicCheckpoints, HistoryWriter = _callbacks_module()
     best = min((r["val_loss"] for r in rows if "val_loss" in r), default=math.inf)
     backup = (out_dir if chief else Path(tempfile.mkdtemp(prefix="srredsim-worker-"))) / BACKUP_DIR
     callbacks = list(callbacks or []) + [
         keras.callbacks.TerminateOnNaN(),
-        AtomicCheckpoints(write_dir, best),
+        AtomicCheckpoints(write_dir, best, build_twin=lambda: build_model(cfg.model)),
         HistoryWriter(write_dir, rows),
         keras.callbacks.BackupAndRestore(str(backup), double_checkpoint=True, delete_checkpoint=False),
     ]

@@ -19,6 +19,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", "-o", type=Path, required=True, help="run folder to create (or resume)")
     p.add_argument("--config", type=Path, help="configuration file (YAML or JSON, a RunConfig)")
     p.add_argument("--resume", action="store_true", help="continue an interrupted run in --out")
+    p.add_argument("--init-from", type=Path, metavar="RUN|WEIGHTS",
+                   help="start from trained weights (fine-tuning), e.g. the pretrained default model")
     p.add_argument("--epochs", type=int, help="override train.epochs")
     p.add_argument("--batch-size", type=int, help="override train.batch_size")
     p.add_argument("--learning-rate", type=float, help="override train.learning_rate")
@@ -57,5 +59,6 @@ def run(args) -> int:
     cfg = cfg.with_overrides(overrides)
     from srredsim.train import train
 
-    train(args.data, args.out, cfg, resume=args.resume, verbose=0 if args.quiet else None)
+    train(args.data, args.out, cfg, resume=args.resume, verbose=0 if args.quiet else None,
+          init_from=args.init_from)
     return 0
