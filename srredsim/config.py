@@ -112,7 +112,8 @@ class TrainConfig(_Section):
 class MetadataConfig(_Section):
     """Who made the model and how it may be used; carried into the bioimage.io package."""
 
-    name: str = "SR-REDSIM"
+    name: str = Field("SR-REDSIM", pattern=r"^[A-Za-z0-9 _+\-()]{5,128}$",
+                      description="5-128 letters, digits, spaces and _+-() (the bioimage.io name rule)")
     description: str = ("SR-REDSIM: denoising super-resolution of raw 2D structured-illumination "
                         "microscopy stacks (Shah et al., Photonics Research 2021).")
     authors: list[str] = Field(default_factory=lambda: ["srredsim developers"])

@@ -75,8 +75,11 @@ def is_run(path: str | os.PathLike) -> bool:
 
 
 def load_run(path: str | os.PathLike) -> Run:
-    """Open a run folder, or raise a clear error if ``path`` is not a model folder."""
-    path = Path(path)
+    """Open a run folder (or a shipped pretrained model by name: ``default``, ``faithful``),
+    or raise a clear error if ``path`` is not a model folder."""
+    from srredsim.pretrained import resolve
+
+    path = resolve(path)
     if not path.exists():
         raise SrredsimError(f"{path}: no such model folder")
     if not path.is_dir():

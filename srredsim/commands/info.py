@@ -9,7 +9,7 @@ HELP = "show a model's architecture, parameter count, FLOPs and training configu
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("run", type=Path, help="run folder (or a RunConfig file) to describe")
+    p.add_argument("run", type=Path, help="run folder, RunConfig file, or pretrained model name ('default', 'faithful')")
     p.add_argument("--summary", action="store_true", help="also print the layer-by-layer Keras summary")
     p.add_argument("--size", type=int, default=512, help="raw image edge for the FLOP count")
 
@@ -20,7 +20,7 @@ def run(args) -> int:
     from srredsim.runfolder import load_run
     from srredsim.train import read_history
 
-    if args.run.is_file():
+    if args.run.is_file() and args.run.suffix.lower() in (".json", ".yaml", ".yml"):
         cfg, run = RunConfig.load(args.run), None
     else:
         run = load_run(args.run)
@@ -46,8 +46,9 @@ def run(args) -> int:
     else:
         print(f"normalisation:  per-image percentiles {n.low_percentile} / {n.high_percentile}")
     t = cfg.train
-    print(f"training:       {t.epochs} epochs, batch {t.batch_size}, Adam lr {t.learning_rate}, loss {t.loss}, "
-          f"{cfg.data.patch_size}px patches, seed {t.seed}")
+    budget = f" (or {t.max_minutes:g} min, whichever ends first)" if t.max_minutes else ""
+    print(f"training:       up to {t.epochs} epochs{budget}, {t.steps_per_epoch or 'auto'} steps/epoch, batch "
+          f"{t.batch_size}, Adam lr {t.learning_rate}, loss {t.loss}, {cfg.data.patch_size}px patches, seed {t.seed}")
     if run is not None:
         try:
             weights = run.weights_path("best").name

@@ -16,7 +16,8 @@ ENGINES = ["auto", "keras", "onnx", "savedmodel"]
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("model", type=Path, help="run folder, bioimage.io package, .onnx or SavedModel folder")
+    p.add_argument("model", type=Path, help="run folder, bioimage.io package, .onnx, SavedModel folder, "
+                   "or a shipped pretrained model: 'default' or 'faithful'")
     p.add_argument("input", type=Path, help="raw stack TIFF or a folder of them")
     p.add_argument("-o", "--out", type=Path, required=True, help="output TIFF (or folder for folder input)")
     p.add_argument("--engine", choices=ENGINES, default="auto",
