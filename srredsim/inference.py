@@ -38,9 +38,11 @@ class LoadedModel:
 
 
 def open_model(path: str | os.PathLike, engine: str = "auto", weights: str = "best") -> LoadedModel:
+    """Open a run folder, an exported artifact, or a shipped pretrained model by name."""
+    from srredsim.pretrained import resolve
     from srredsim.runfolder import is_run, load_run
 
-    path = Path(path)
+    path = resolve(path)
     if not path.exists():
         raise SrredsimError(f"{path}: no such model (run folder, package, .onnx or SavedModel)")
     if is_run(path):
