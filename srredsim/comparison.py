@@ -91,8 +91,12 @@ def run_comparison(models: Mapping[str, Any], photons=DEFAULT_PHOTONS, count: in
 
 def summarize(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Mean (and std) per light level, method and reference."""
+    order: list[str] = []
+    for r in rows:  # methods keep the order in which they were computed (widefield, classical, ...)
+        if r["method"] not in order:
+            order.append(r["method"])
     keys = sorted({(r["reference"], r["photons"], r["method"]) for r in rows},
-                  key=lambda k: (REFERENCES.index(k[0]) if k[0] in REFERENCES else 9, k[1]))
+                  key=lambda k: (REFERENCES.index(k[0]) if k[0] in REFERENCES else 9, k[1], order.index(k[2])))
     out = []
     for ref, ph, method in keys:
         sel = [r for r in rows if (r["reference"], r["photons"], r["method"]) == (ref, ph, method)]
