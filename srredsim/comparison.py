@@ -47,8 +47,12 @@ class ComparisonResult:
 
 def run_comparison(models: Mapping[str, Any], photons=DEFAULT_PHOTONS, count: int = 2, size: int = 256,
                    border: int = 32, tile: int | None = None, progress: Callable[[str], None] | None = None,
-                   seed: int | None = None) -> ComparisonResult:
-    """Compare widefield, classical and each network of ``models`` (name -> LoadedModel)."""
+                   seed: int | None = None, reference_images: bool = False) -> ComparisonResult:
+    """Compare widefield, classical and each network of ``models`` (name -> LoadedModel).
+
+    ``reference_images`` also scores the noise-free ``truth (20 nm blur)`` training target as if
+    it were a result: the ceiling of a network trained toward it.
+    """
     from srredsim.classical import reconstruct
     from srredsim.predict import predict_stack
     from srredsim.recipes import HELDOUT_SEED, default_optics, heldout_stack
@@ -61,7 +65,8 @@ def run_comparison(models: Mapping[str, Any], photons=DEFAULT_PHOTONS, count: in
     done = 0
     for ph in photons:
         for i in range(count):
-            stack = heldout_stack(ph, size=size, index=i, seed=seed, targets=("bandlimited",))
+            stack = heldout_stack(ph, size=size, index=i, seed=seed,
+                                  targets=("bandlimited", "truth") if reference_images else ("bandlimited",))
             images: dict[str, np.ndarray] = {}
             t0 = time.perf_counter()
             rec = reconstruct(stack.raw, optics)
@@ -73,6 +78,8 @@ def run_comparison(models: Mapping[str, Any], photons=DEFAULT_PHOTONS, count: in
                 images[name] = predict_stack(model.predict_fn, stack.raw, model.normalization, tile=tile,
                                              halo=model.halo, multiple=model.size_multiple)
                 res.seconds.setdefault(name, []).append(time.perf_counter() - t0)
+            if reference_images:
+                images["target: truth (20 nm blur)"] = stack.targets["truth"]
             refs = {"truth": stack.truth, "bandlimited": stack.targets["bandlimited"]}
             for ref_name, ref in refs.items():
                 for name, img in images.items():
