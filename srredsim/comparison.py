@@ -54,7 +54,6 @@ def run_comparison(models: Mapping[str, Any], photons=DEFAULT_PHOTONS, count: in
     it were a result: the ceiling of a network trained toward it.
     """
     from srredsim.classical import reconstruct
-    from srredsim.predict import predict_stack
     from srredsim.recipes import HELDOUT_SEED, default_optics, heldout_stack
 
     seed = HELDOUT_SEED if seed is None else seed
@@ -75,8 +74,7 @@ def run_comparison(models: Mapping[str, Any], photons=DEFAULT_PHOTONS, count: in
             images["classical"] = rec.sr
             for name, model in models.items():
                 t0 = time.perf_counter()
-                images[name] = predict_stack(model.predict_fn, stack.raw, model.normalization, tile=tile,
-                                             halo=model.halo, multiple=model.size_multiple)
+                images[name] = model.predict(stack.raw, tile=tile)
                 res.seconds.setdefault(name, []).append(time.perf_counter() - t0)
             if reference_images:
                 images["target: truth (20 nm blur)"] = stack.targets["truth"]

@@ -185,11 +185,13 @@ class RunConfig(_Section):
             raise SrredsimError(f"{source}: {_one_line(exc)}") from None
 
     def with_overrides(self, overrides: dict[str, Any]) -> "RunConfig":
-        """Return a copy with dotted-key overrides applied, e.g. ``{"train.epochs": 3}``."""
+        """Return a copy with dotted-key overrides applied, e.g. ``{"train.epochs": 3}``.
+
+        ``None`` is a value (e.g. ``{"train.seed": None}`` makes a run unseeded); callers that
+        collect optional command-line flags drop the flags that were not given.
+        """
         raw = self.model_dump()
         for key, value in overrides.items():
-            if value is None:
-                continue
             node = raw
             parts = key.split(".")
             for part in parts[:-1]:

@@ -131,7 +131,6 @@ def _write_csv(path: Path, rows: list[dict]) -> None:
 
 def _write_examples(out: Path, photons: float, size: int, model) -> None:
     """The low-light example as TIFFs (raw stack, SR-REDSIM, truth) to open in Fiji."""
-    from srredsim.predict import predict_stack
     from srredsim.recipes import heldout_stack
     from srredsim.tiff import write_sr_image, write_tiff
 
@@ -140,7 +139,7 @@ def _write_examples(out: Path, photons: float, size: int, model) -> None:
     stack = heldout_stack(photons, size=size, index=0, targets=("bandlimited",))
     px = stack.params["pixel_size_um"]
     write_tiff(ex / f"raw_{photons:g}photons.tif", stack.raw, pixel_size_um=px, axes="ZYX")
-    sr = predict_stack(model.predict_fn, stack.raw, model.normalization, halo=model.halo)
+    sr = model.predict(stack.raw)
     write_sr_image(ex / f"sr-redsim_{photons:g}photons.tif", sr, raw_pixel_size_um=px)
     write_sr_image(ex / "ground_truth.tif", stack.truth, raw_pixel_size_um=px)
     with atomic_path(ex / "params.json") as tmp:

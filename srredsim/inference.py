@@ -36,6 +36,18 @@ class LoadedModel:
     def describe(self) -> str:
         return f"{self.source} on {self.engine}"
 
+    def predict(self, raw, tile: int | None = None, halo: int | None = None, batch_size: int = 1,
+                progress=None):
+        """Super-resolve a raw ``(frames, H, W)`` stack: normalise, predict (tiled if ``tile``),
+        map back to reference units. Returns float32 ``(2H, 2W)``."""
+        from srredsim.predict import predict_stack
+
+        if raw.shape[0] != self.frames:
+            raise SrredsimError(f"the stack has {raw.shape[0]} frames, the model expects {self.frames}")
+        return predict_stack(self.predict_fn, raw, self.normalization, tile=tile,
+                             halo=self.halo if halo is None else halo, multiple=self.size_multiple,
+                             batch_size=batch_size, progress=progress)
+
 
 def open_model(path: str | os.PathLike, engine: str = "auto", weights: str = "best") -> LoadedModel:
     """Open a run folder, an exported artifact, or a shipped pretrained model by name."""

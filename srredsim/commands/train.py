@@ -48,9 +48,10 @@ def run(args) -> int:
         "normalization.mode": args.normalization, "train.seed": args.seed,
         "train.strategy": args.strategy,
     }
+    overrides = {k: v for k, v in overrides.items() if v is not None}  # flags that were given
     overrides.update(parse_set_option(args.set))
     if args.resume:
-        extra = [k for k, v in overrides.items() if v is not None and k != "train.epochs"]
+        extra = [k for k in overrides if k != "train.epochs"]
         if extra or args.config:
             from srredsim.errors import SrredsimError
 
