@@ -17,9 +17,10 @@ from typing import Callable
 from srredsim.config import NormalizationConfig
 from srredsim.errors import SrredsimError
 
-# The engine ``auto`` picks for a run folder: the fastest engine that is exact to 1e-4,
-# as measured by benchmarks/inference.py (see the README's performance section).
-RUN_FOLDER_AUTO_ENGINE = "keras"
+# The engine ``auto`` picks for a run folder: the fastest engine that is exact to 1e-4, as
+# measured by benchmarks/inference.py (benchmarks/results/inference.md): ONNX Runtime. The
+# conversion (about 15 s for the full network) is cached next to the weights.
+RUN_FOLDER_AUTO_ENGINE = "onnx"
 
 
 @dataclass
@@ -79,7 +80,7 @@ def _open_run_keras(run, weights: str) -> LoadedModel:
     from srredsim.predict import keras_predict_fn, receptive_halo
 
     cfg = run.config
-    model = run.load_model(weights)
+    model = run.load_inference_model(weights)
     return LoadedModel(
         predict_fn=keras_predict_fn(model), normalization=cfg.normalization,
         frames=cfg.model.in_channels, size_multiple=size_multiple(cfg.model),

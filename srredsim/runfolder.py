@@ -59,6 +59,14 @@ class Run:
 
         return build_model(self.config.model)
 
+    def load_inference_model(self, which: str = "best"):
+        """The trained network for prediction: stride-1 transposed convolutions rewritten as
+        plain convolutions (the same function to float rounding, ~1.5x faster on CPUs; see
+        :func:`srredsim.models.inference_twin`)."""
+        from srredsim.models import inference_twin
+
+        return inference_twin(self.load_model(which), self.config.model)
+
     def load_model(self, which: str = "best"):
         """Build the network and load its weights (no pickles, no stored code)."""
         path = self.weights_path(which)

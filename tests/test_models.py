@@ -79,3 +79,25 @@ def test_unet_patch_rule_is_checked_in_config():
 
     with pytest.raises(SrredsimError, match="divisible"):
         RunConfig.from_dict({"model": {"architecture": "unet"}, "data": {"patch_size": 48}})
+
+
+def test_inference_twin_is_the_same_function():
+    """Stride-1 transposed convolutions rewritten as flipped, channel-swapped convolutions."""
+    import keras
+
+    from srredsim.config import ModelConfig
+    from srredsim.models import build_model, inference_twin
+
+    cfg = ModelConfig(filters=6, depth=2)
+    keras.utils.set_random_seed(3)
+    m = build_model(cfg)
+    for layer in m.layers:  # non-zero biases so that they are tested too
+        if layer.weights:
+            k, b = layer.get_weights()
+            layer.set_weights([k, np.random.default_rng(1).normal(0, 0.1, b.shape).astype("float32")])
+    twin = inference_twin(m, cfg)
+    kinds = [type(l).__name__ for l in twin.layers if l.weights]
+    assert kinds.count("Conv2DTranspose") == 1  # only the stride-2 up-sampling stays transposed
+    x = np.random.default_rng(0).random((2, 19, 26, 15)).astype("float32")
+    np.testing.assert_allclose(twin.predict(x, verbose=0), m.predict(x, verbose=0), atol=1e-5, rtol=1e-5)
+    assert twin.count_params() == m.count_params()

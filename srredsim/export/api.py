@@ -137,8 +137,11 @@ def export_run(run_path: str | os.PathLike, fmt: str = "bioimageio", out: str | 
 
     result = ExportResult()
     t0 = time.perf_counter()
-    model = run.load_model(which)
+    from srredsim.models import inference_twin
+
+    model = run.load_model(which)  # the training graph: the Keras HDF5 weights of a package
     check_model_io(model, cfg)
+    fast = inference_twin(model, cfg.model)  # same function, plain convolutions: SavedModel/ONNX
     result.timings["load"] = time.perf_counter() - t0
     raw_test = prepare_test_input(cfg, test_input, test_size, seed) if fmt in ("bioimageio", "all") else None
 
@@ -150,7 +153,7 @@ def export_run(run_path: str | os.PathLike, fmt: str = "bioimageio", out: str | 
     try:
         if fmt == "all":
             with atomic_dir(out, overwrite=overwrite) as tmp:
-                _export_all(model, cfg, tmp, meta, raw_test, work, nchw, verify, result, log)
+                _export_all(model, cfg, tmp, meta, raw_test, work, nchw, verify, result, log, fast=fast)
             result.outputs = {k: out / v.relative_to(tmp) for k, v in result.outputs.items()}
         elif fmt == "bioimageio":
             with atomic_path(out) as tmp:
@@ -158,12 +161,12 @@ def export_run(run_path: str | os.PathLike, fmt: str = "bioimageio", out: str | 
             result.outputs["bioimageio"] = out
         elif fmt == "onnx":
             with atomic_path(out) as tmp:
-                _export_onnx(model, cfg, tmp, nchw, verify, result, log)
+                _export_onnx(fast, cfg, tmp, nchw, verify, result, log)
             result.outputs["onnx_nchw" if nchw else "onnx"] = out
         else:
             with atomic_dir(out, overwrite=overwrite) as tmp:
                 tmp.rmdir()
-                _export_savedmodel(model, cfg, tmp, verify, result, log)
+                _export_savedmodel(fast, cfg, tmp, verify, result, log)
             result.outputs["savedmodel"] = out
         for path in result.outputs.values():
             _usual_modes(path)
@@ -263,19 +266,20 @@ def _export_package(model, cfg, zip_path: Path, meta, raw_test, work: Path, veri
 
 
 def _export_all(model, cfg, folder: Path, meta, raw_test, work: Path, nchw: bool, verify: bool,
-                result: ExportResult, log):
+                result: ExportResult, log, fast=None):
     from srredsim.export.bioimageio_package import slug
 
+    fast = fast if fast is not None else model
     s = slug(meta.name)
     sm = folder / f"{s}_savedmodel"
-    _export_savedmodel(model, cfg, sm, verify, result, log)
+    _export_savedmodel(fast, cfg, sm, verify, result, log)
     result.outputs["savedmodel"] = sm
     onnx_path = folder / f"{s}.onnx"
-    proto = _export_onnx(model, cfg, onnx_path, False, verify, result, log)
+    proto = _export_onnx(fast, cfg, onnx_path, False, verify, result, log)
     result.outputs["onnx"] = onnx_path
     if nchw:
         p = folder / f"{s}_nchw.onnx"
-        _export_onnx(model, cfg, p, True, verify, result, log)
+        _export_onnx(fast, cfg, p, True, verify, result, log)
         result.outputs["onnx_nchw"] = p
     pkg = folder / f"{s}.bioimageio.zip"
     _export_package(model, cfg, pkg, meta, raw_test, work, verify, result, log, file_name=pkg.name,

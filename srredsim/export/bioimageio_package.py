@@ -347,7 +347,10 @@ def write_package_files(model, config: RunConfig, workdir: Path, meta: PackageMe
     # test input / output: the exact numbers srredsim.predict gives (untiled)
     x = stack_to_hwc(normalize_raw(raw_test, config.normalization))[None]
     t0 = time.perf_counter()
-    y = np.asarray(model.predict_on_batch(x), np.float32)
+    from srredsim.models import inference_twin
+
+    fast = inference_twin(model, config.model)  # SavedModel/ONNX: the same function, faster on CPUs
+    y = np.asarray(fast.predict_on_batch(x), np.float32)
     runtime = time.perf_counter() - t0
     y = denormalize_output(y, config.normalization).astype(np.float32)
     test_in = stack_to_hwc(raw_test)[None].astype(np.float32)
@@ -361,13 +364,13 @@ def write_package_files(model, config: RunConfig, workdir: Path, meta: PackageMe
         files["keras_hdf5"] = workdir / KERAS_FILE
         _save_keras_h5(model, files["keras_hdf5"])
     if "tensorflow_saved_model_bundle" in weight_formats:
-        sm_dir = savedmodel_dir or export_savedmodel(model, workdir / "_savedmodel")
+        sm_dir = savedmodel_dir or export_savedmodel(fast, workdir / "_savedmodel")
         files["tensorflow_saved_model_bundle"] = workdir / TF_BUNDLE_FILE
         keep = set(SAVEDMODEL_ENTRIES)
         zip_dir(sm_dir, files["tensorflow_saved_model_bundle"],
                 exclude=tuple(p.name for p in sm_dir.iterdir() if p.name not in keep))
     if "onnx" in weight_formats:
-        proto = onnx_proto or convert_to_onnx(model, metadata={"srredsim": metadata_json(config)})
+        proto = onnx_proto or convert_to_onnx(fast, metadata={"srredsim": metadata_json(config)})
         files["onnx"] = save_onnx(proto, workdir / ONNX_FILE)
 
     minimum, step = parameterized_size(config)

@@ -102,16 +102,16 @@ def open_run_engine(run, engine: str | None = None, which: str = "best") -> Arti
     if engine == "keras":
         from srredsim.predict import keras_predict_fn
 
-        return Artifact(predict_fn=keras_predict_fn(run.load_model(which)), engine="keras", **common)
+        return Artifact(predict_fn=keras_predict_fn(run.load_inference_model(which)), engine="keras", **common)
     key = _run_hash(cfg, weights)
-    cache = run.path / CACHE_DIR
+    cache = _cache_dir(run.path)
     if engine == "onnx":
         from srredsim.export.onnx_export import convert_to_onnx, onnx_predict_fn, save_onnx
         from srredsim.export.meta import metadata_json
 
         target = cache / f"model-{key}.onnx"
         if not target.is_file():
-            proto = convert_to_onnx(run.load_model(which), metadata={META_KEY: metadata_json(cfg)})
+            proto = convert_to_onnx(run.load_inference_model(which), metadata={META_KEY: metadata_json(cfg)})
             cache.mkdir(parents=True, exist_ok=True)
             with atomic_path(target) as tmp:
                 save_onnx(proto, tmp)
@@ -120,15 +120,26 @@ def open_run_engine(run, engine: str | None = None, which: str = "best") -> Arti
 
     target = cache / f"savedmodel-{key}"
     if not (target / "saved_model.pb").is_file():
-        model = run.load_model(which)
+        model = run.load_inference_model(which)
         with atomic_dir(target, overwrite=True) as tmp:
             tmp.rmdir()
             export_savedmodel(model, tmp)
     return Artifact(predict_fn=savedmodel_predict_fn(target), engine="savedmodel", **common)
 
 
+def _cache_dir(run_path: Path) -> Path:
+    """``RUN/export_cache`` when the run folder is writable (also for the shipped models of an
+    editable install), else a per-user cache keyed by the run's location."""
+    local = run_path / CACHE_DIR
+    if local.is_dir() and os.access(local, os.W_OK) or not local.exists() and os.access(run_path, os.W_OK):
+        return local
+    base = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "srredsim" / "export_cache"
+    return base / hashlib.sha256(str(run_path.resolve()).encode()).hexdigest()[:16]
+
+
 def _run_hash(cfg, weights: Path) -> str:
     h = hashlib.sha256()
+    h.update(b"inference-twin-v1")  # conversions made from the plain-convolution twin
     h.update(cfg.model.model_dump_json().encode())
     with open(weights, "rb") as f:
         for chunk in iter(lambda: f.read(1 << 20), b""):
