@@ -57,6 +57,9 @@ class ModelConfig(_Section):
     depth: int = Field(10, ge=1, le=32, description="SR-REDSIM skip blocks; encoder has 2*depth+1 convolutions")
     unet_base_filters: int = Field(16, ge=1, le=512)
     unet_levels: int = Field(5, ge=1, le=7, description="U-Net down/up levels; H and W must be divisible by 2**levels")
+    unet_output_activation: Literal["sigmoid", "relu", "linear"] = Field(
+        "sigmoid", description="U-Net output: the seed's sigmoid, or SR-REDSIM's ReLU (the sigmoid saturates and "
+                               "can collapse to a constant output on sparse fluorescence targets)")
 
 
 class NormalizationConfig(_Section):

@@ -84,10 +84,15 @@ def inference_twin(model, cfg: ModelConfig):
     return twin
 
 
-def build_unet(in_channels: int = 15, base_filters: int = 16, levels: int = 5, name: str = "unet"):
+def build_unet(in_channels: int = 15, base_filters: int = 16, levels: int = 5, name: str = "unet",
+               output_activation: str = "sigmoid"):
     """U-Net variant of the seed notebook: two 3x3 convolutions per level, filters doubling from
     ``base_filters`` (16...512 for 5 levels), concatenation skips, a learned 2x up-sampling and a
-    final 1x1 convolution with sigmoid. H and W must be divisible by ``2**levels``."""
+    final 1x1 convolution with sigmoid. H and W must be divisible by ``2**levels``.
+
+    ``output_activation="relu"`` replaces the seed's sigmoid by SR-REDSIM's ReLU output: on sparse
+    fluorescence targets the sigmoid saturates and the seed U-Net collapsed to a constant output
+    (benchmarks/equal_budget.sh)."""
     keras = _keras()
     layers = keras.layers
     inp = keras.Input(shape=(None, None, in_channels), name="raw")
@@ -109,7 +114,7 @@ def build_unet(in_channels: int = 15, base_filters: int = 16, levels: int = 5, n
         x = layers.Conv2D(f, 3, padding="same", activation="relu", name=f"up{lvl}_conv_a")(x)
         x = layers.Conv2D(f, 3, padding="same", activation="relu", name=f"up{lvl}_conv_b")(x)
     x = layers.Conv2DTranspose(base_filters, 3, strides=2, padding="same", activation="relu", name="up_sr_deconv")(x)
-    out = layers.Conv2D(1, 1, activation="sigmoid", name="sr")(x)
+    out = layers.Conv2D(1, 1, activation=output_activation, name="sr")(x)
     return keras.Model(inp, out, name=name)
 
 
@@ -123,7 +128,8 @@ def build_model(cfg: ModelConfig):
     if cfg.architecture == "sr_redsim":
         return build_sr_redsim(cfg.in_channels, cfg.filters, cfg.depth)
     if cfg.architecture == "unet":
-        return build_unet(cfg.in_channels, cfg.unet_base_filters, cfg.unet_levels)
+        return build_unet(cfg.in_channels, cfg.unet_base_filters, cfg.unet_levels,
+                          output_activation=cfg.unet_output_activation)
     raise ValueError(f"unknown architecture {cfg.architecture!r}")
 
 

@@ -73,6 +73,22 @@ def test_unet_size_rule():
     assert ((y >= 0) & (y <= 1)).all()  # sigmoid output
 
 
+def test_unet_output_activation_is_configurable():
+    """The ReLU output (SR-REDSIM's) replaces the seed's sigmoid: values above 1 become reachable."""
+    from srredsim.config import ModelConfig
+    from srredsim.models import build_model
+
+    cfg = ModelConfig(architecture="unet", unet_levels=2, unet_base_filters=4, unet_output_activation="relu")
+    m = build_model(cfg)
+    assert m.get_layer("sr").activation.__name__ == "relu"
+    bias = m.get_layer("sr").get_weights()[1]
+    kernel = m.get_layer("sr").get_weights()[0]
+    m.get_layer("sr").set_weights([kernel, bias + 5.0])  # shift the output well above the sigmoid's range
+    y = m.predict(np.random.rand(1, 8, 8, 15).astype("float32"), verbose=0)
+    assert (y >= 0).all() and y.max() > 1.0
+    assert ModelConfig(architecture="unet").unet_output_activation == "sigmoid"  # the seed's default
+
+
 def test_unet_patch_rule_is_checked_in_config():
     from srredsim.config import RunConfig
     from srredsim.errors import SrredsimError
