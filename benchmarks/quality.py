@@ -11,7 +11,8 @@ scores them with the evaluation protocol (docs/physics.md) against
 
 Methods: upsampled widefield, the classical (fairSIM-equivalent) reconstruction, the shipped
 `default` and `faithful` SR-REDSIM models, and any extra run folders given with --model NAME=PATH
-(e.g. a U-Net or the training-target probes). RED-fairSIM is not trained by this project yet.
+(e.g. a U-Net or the training-target probes; see benchmarks/equal_budget.sh). RED-fairSIM is not
+implemented by this project yet.
 
 Prints the tables, the light-efficiency statements against the issue's targets, and writes
 Markdown + CSV (default: benchmarks/results/quality.md, quality.csv).
@@ -46,6 +47,8 @@ def main(argv=None) -> int:
     p.add_argument("--no-ceiling", action="store_true",
                    help="leave out the 'target: truth (20 nm blur)' row (the noise-free training target "
                         "of the faithful model, scored like a result: a ceiling)")
+    p.add_argument("--note", default="",
+                   help="a sentence for the report saying where the extra models come from (budget, config)")
     p.add_argument("--out", type=Path, default=Path(__file__).resolve().parent / "results" / "quality.md")
     args = p.parse_args(argv)
     if args.quick:
@@ -99,7 +102,12 @@ def main(argv=None) -> int:
         f"{os.getloadavg()[0]:.1f} at the end (timings are indicative; benchmarks/inference.py measures speed); run took "
         f"{time.perf_counter() - t0:.0f} s; seconds per stack: "
         + ", ".join(f"{k} {v:.2f}" for k, v in times.items()) + ".", "",
-        "RED-fairSIM and a U-Net were not trained for this table (see bioimage_model/README.md).", "",
+        *([args.note, ""] if args.note else []),
+        ("Extra models (run folders given with --model): " + ", ".join(m.partition("=")[0] for m in args.model) + "."
+         if args.model
+         else "A U-Net was not trained for this table (benchmarks/results/equal_budget.md compares one "
+              "with SR-REDSIM at an equal CPU budget)."),
+        "RED-fairSIM (a denoiser applied to the classical reconstruction) is not implemented by srredsim yet.", "",
         "## Light efficiency", "", *lines, "## Tables", "", tables]
     text = "\n".join(head)
     print(text)
