@@ -18,6 +18,6 @@ done
 steps() { python -c "import csv,sys; r=list(csv.DictReader(open(sys.argv[1]))); print(len(r))" "$1/history.csv"; }
 note="Equal budget: each network trained ${minutes} wall-clock minutes on $(nproc) CPU cores on the same 600 simulated \
 128^2 stacks (exact-truth target, 64^2 patches, batch 8, 40 steps per epoch; benchmarks/equal_budget/*.yaml): \
-U-Net $(steps "$work/unet") epochs, SR-REDSIM (64 filters) $(steps "$work/sr_redsim") epochs."
+U-Net $(steps "$work/unet") epochs, SR-REDSIM (64 filters) $(steps "$work/sr_redsim") epochs; best validation epoch kept."
 python "$here/quality.py" --no-shipped --no-ceiling --model "U-Net=$work/unet" --model "SR-REDSIM=$work/sr_redsim" \
   --note "$note" --out "$here/results/equal_budget.md"
