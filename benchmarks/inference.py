@@ -121,6 +121,31 @@ def code_version() -> str:
         return "unknown (not a git checkout)"
 
 
+def load_line(load_start, load_end) -> str:
+    """The plain-text load-average line printed under a benchmark's table."""
+    return (f"load average {load_start[0]:.2f} {load_start[1]:.2f} {load_start[2]:.2f} at start, "
+            f"{load_end[0]:.2f} {load_end[1]:.2f} {load_end[2]:.2f} at end")
+
+
+def report_header(title: str, script: str, argv: list[str], started: datetime.datetime, load_start, load_end,
+                  what: str = "") -> list[str]:
+    """Markdown lines that open a results file: title, the exact command and when it ran, the machine."""
+    return [
+        f"# {title}",
+        "",
+        f"Measured by `python benchmarks/{script}{(' ' + ' '.join(argv)) if argv else ''}` on "
+        f"{started:%Y-%m-%d %H:%M} ({(datetime.datetime.now() - started).total_seconds() / 60:.1f} min)"
+        f"{', ' + what if what else ''}.",
+        "",
+        "Machine:",
+        "",
+        *[f"- {k}: {v}" for k, v in machine_info().items()],
+        f"- load average (1/5/15 min): {load_start[0]:.2f} / {load_start[1]:.2f} / {load_start[2]:.2f} at start, "
+        f"{load_end[0]:.2f} / {load_end[1]:.2f} / {load_end[2]:.2f} at end",
+        "",
+    ]
+
+
 def system_busy_seconds() -> float:
     """CPU seconds spent busy by the whole machine so far (all cores, all processes)."""
     import psutil
@@ -671,7 +696,6 @@ def make_report(res, flops, size, tiled_size, tile, repeats, data_desc, started,
                              f"OS threads {r['threads_before_open']} before / {r['threads_after_open']} after opening, "
                              f"CPU/wall {median([x['cpu'] for x in e['runs'] or [e['first']]]) / medians[spec]:.2f}")
     load_end = os.getloadavg()
-    info = machine_info()
     notes = [
         "Engines: `keras`, `savedmodel` and `onnx` are what srredsim.inference.open_model(run, engine=...) "
         "opens: Keras predict_on_batch on the inference twin (srredsim.models.inference_twin: the stride-1 "
@@ -701,22 +725,12 @@ def make_report(res, flops, size, tiled_size, tile, repeats, data_desc, started,
         render(setup_headers, setup_rows, False),
         rec,
         "\n".join(ort_notes),
-        f"load average {load_start[0]:.2f} {load_start[1]:.2f} {load_start[2]:.2f} at start, "
-        f"{load_end[0]:.2f} {load_end[1]:.2f} {load_end[2]:.2f} at end",
+        load_line(load_start, load_end),
     ])
     md = [
-        "# SR-REDSIM inference: engines, speed and memory",
-        "",
-        f"Measured by `python benchmarks/inference.py{(' ' + ' '.join(argv)) if argv else ''}` on "
-        f"{started:%Y-%m-%d %H:%M} ({(datetime.datetime.now() - started).total_seconds() / 60:.1f} min), "
-        "shipped model `default` (full 64-filter SR-REDSIM, 1,560,257 parameters).",
-        "",
-        "Machine:",
-        "",
-        *[f"- {k}: {v}" for k, v in info.items()],
-        f"- load average (1/5/15 min): {load_start[0]:.2f} / {load_start[1]:.2f} / {load_start[2]:.2f} at start, "
-        f"{load_end[0]:.2f} / {load_end[1]:.2f} / {load_end[2]:.2f} at end",
-        "",
+        *report_header("SR-REDSIM inference: engines, speed and memory", "inference.py", argv, started,
+                       load_start, load_end,
+                       "shipped model `default` (full 64-filter SR-REDSIM, 1,560,257 parameters)"),
         render(headers, rows, True, left=2),
         "",
         "One-time costs:",

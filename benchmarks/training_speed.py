@@ -39,7 +39,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from inference import (ROOT, WORKER_ENV, Timer, machine_info, median, render,  # noqa: E402
+from inference import (ROOT, WORKER_ENV, Timer, load_line, median, render, report_header,  # noqa: E402
                        run_worker, worker_channel)
 
 DEFAULT_OUT = ROOT / "benchmarks" / "results" / "training_speed.md"
@@ -207,25 +207,13 @@ def main(argv=None) -> int:
     if twin:
         summary += (f" The inference twin (stride-1 Conv2DTranspose as Conv2D, what srredsim predicts with): "
                     f"{twin['median']:.2f} s ({fwd['median'] / twin['median']:.2f}x), peak RSS {twin['peak']:.0f} MiB.")
-    text = "\n\n".join([render(headers, table, False), summary,
-                        f"load average {load_start[0]:.2f} {load_start[1]:.2f} {load_start[2]:.2f} at start, "
-                        f"{load_end[0]:.2f} {load_end[1]:.2f} {load_end[2]:.2f} at end"])
+    text = "\n\n".join([render(headers, table, False), summary, load_line(load_start, load_end)])
     print()
     print(text)
     if out:
-        info = machine_info()
         md = [
-            "# SR-REDSIM forward and training speed",
-            "",
-            f"Measured by `python benchmarks/training_speed.py{(' ' + ' '.join(argv or sys.argv[1:])) if (argv or sys.argv[1:]) else ''}` "
-            f"on {started:%Y-%m-%d %H:%M} ({(datetime.datetime.now() - started).total_seconds() / 60:.1f} min).",
-            "",
-            "Machine:",
-            "",
-            *[f"- {k}: {v}" for k, v in info.items()],
-            f"- load average (1/5/15 min): {load_start[0]:.2f} / {load_start[1]:.2f} / {load_start[2]:.2f} at start, "
-            f"{load_end[0]:.2f} / {load_end[1]:.2f} / {load_end[2]:.2f} at end",
-            "",
+            *report_header("SR-REDSIM forward and training speed", "training_speed.py",
+                           argv if argv is not None else sys.argv[1:], started, load_start, load_end),
             render(headers, table, True),
             "",
             summary,
