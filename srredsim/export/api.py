@@ -157,7 +157,8 @@ def export_run(run_path: str | os.PathLike, fmt: str = "bioimageio", out: str | 
             result.outputs = {k: out / v.relative_to(tmp) for k, v in result.outputs.items()}
         elif fmt == "bioimageio":
             with atomic_path(out) as tmp:
-                _export_package(model, cfg, tmp, meta, raw_test, work, verify, result, log, file_name=out.name)
+                _export_package(model, cfg, tmp, meta, raw_test, work, verify, result, log, file_name=out.name,
+                                fast=fast)
             result.outputs["bioimageio"] = out
         elif fmt == "onnx":
             with atomic_path(out) as tmp:
@@ -237,7 +238,7 @@ def _export_savedmodel(model, cfg, folder: Path, verify: bool, result: ExportRes
 
 
 def _export_package(model, cfg, zip_path: Path, meta, raw_test, work: Path, verify: bool, result: ExportResult,
-                    log, *, file_name: str, onnx_proto=None, savedmodel_dir: Path | None = None):
+                    log, *, file_name: str, fast, onnx_proto=None, savedmodel_dir: Path | None = None):
     from srredsim.export.bioimageio_package import TEST_INPUT_FILE, TEST_OUTPUT_FILE, package_model
     from srredsim.normalization import normalize_raw
 
@@ -246,7 +247,7 @@ def _export_package(model, cfg, zip_path: Path, meta, raw_test, work: Path, veri
     pkg_work = work / "package"
     pkg_work.mkdir()
     info = package_model(model, cfg, zip_path, meta, raw_test, pkg_work, onnx_proto=onnx_proto,
-                         savedmodel_dir=savedmodel_dir, file_name=file_name)
+                         savedmodel_dir=savedmodel_dir, file_name=file_name, inference_model=fast)
     if verify:
         from srredsim.export.onnx_export import onnx_predict_fn
         from srredsim.export.safezip import safe_extract
@@ -266,10 +267,9 @@ def _export_package(model, cfg, zip_path: Path, meta, raw_test, work: Path, veri
 
 
 def _export_all(model, cfg, folder: Path, meta, raw_test, work: Path, nchw: bool, verify: bool,
-                result: ExportResult, log, fast=None):
+                result: ExportResult, log, *, fast):
     from srredsim.export.bioimageio_package import slug
 
-    fast = fast if fast is not None else model
     s = slug(meta.name)
     sm = folder / f"{s}_savedmodel"
     _export_savedmodel(fast, cfg, sm, verify, result, log)
@@ -282,6 +282,6 @@ def _export_all(model, cfg, folder: Path, meta, raw_test, work: Path, nchw: bool
         _export_onnx(fast, cfg, p, True, verify, result, log)
         result.outputs["onnx_nchw"] = p
     pkg = folder / f"{s}.bioimageio.zip"
-    _export_package(model, cfg, pkg, meta, raw_test, work, verify, result, log, file_name=pkg.name,
+    _export_package(model, cfg, pkg, meta, raw_test, work, verify, result, log, file_name=pkg.name, fast=fast,
                     onnx_proto=proto, savedmodel_dir=sm)
     result.outputs["bioimageio"] = pkg

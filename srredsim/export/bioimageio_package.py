@@ -331,8 +331,12 @@ def slug(name: str) -> str:
 
 def write_package_files(model, config: RunConfig, workdir: Path, meta: PackageMetadata, raw_test: np.ndarray,
                         *, weight_formats: tuple[str, ...] = ALL_WEIGHTS, file_name: str = "model.bioimageio.zip",
-                        onnx_proto=None, savedmodel_dir: Path | None = None) -> tuple[dict[str, Path], dict]:
-    """Write every file of the package into ``workdir``; return (role -> path, info)."""
+                        onnx_proto=None, savedmodel_dir: Path | None = None,
+                        inference_model=None) -> tuple[dict[str, Path], dict]:
+    """Write every file of the package into ``workdir``; return (role -> path, info).
+
+    ``model`` is the network as trained (its Keras HDF5 weights); the test output, SavedModel and
+    ONNX come from ``inference_model``, its plain-convolution twin, built here unless given."""
     import time
 
     from srredsim.export.onnx_export import convert_to_onnx, save_onnx
@@ -349,7 +353,8 @@ def write_package_files(model, config: RunConfig, workdir: Path, meta: PackageMe
     t0 = time.perf_counter()
     from srredsim.models import inference_twin
 
-    fast = inference_twin(model, config.model)  # SavedModel/ONNX: the same function, faster on CPUs
+    # SavedModel/ONNX: the same function, faster on CPUs
+    fast = inference_model if inference_model is not None else inference_twin(model, config.model)
     y = np.asarray(fast.predict_on_batch(x), np.float32)
     runtime = time.perf_counter() - t0
     y = denormalize_output(y, config.normalization).astype(np.float32)
@@ -404,15 +409,17 @@ def _save_keras_h5(model, path: Path) -> None:
 
 def package_model(model, config: RunConfig, out_zip: str | os.PathLike, meta: PackageMetadata,
                   raw_test: np.ndarray, workdir: Path, *, weight_formats: tuple[str, ...] = ALL_WEIGHTS,
-                  onnx_proto=None, savedmodel_dir: Path | None = None, file_name: str | None = None) -> dict:
-    """Write the package zip to ``out_zip`` (normally a temporary path; the caller moves it)."""
+                  onnx_proto=None, savedmodel_dir: Path | None = None, file_name: str | None = None,
+                  inference_model=None) -> dict:
+    """Write the package zip to ``out_zip`` (normally a temporary path; the caller moves it).
+    ``inference_model``: see :func:`write_package_files`."""
     import tensorflow as tf
     from bioimageio.spec import save_bioimageio_package
 
     out_zip = Path(out_zip)
     files, info = write_package_files(model, config, workdir, meta, raw_test, weight_formats=weight_formats,
                                       file_name=file_name or out_zip.name, onnx_proto=onnx_proto,
-                                      savedmodel_dir=savedmodel_dir)
+                                      savedmodel_dir=savedmodel_dir, inference_model=inference_model)
     test_output = np.load(files["test_output"])
     try:
         descr = build_model_descr(config, meta, files, test_output=test_output, parameters=info["parameters"],
