@@ -20,7 +20,7 @@ Steps (each prints what it does):
  3. normalisation: the paper's global min/max versus per-image percentiles;
  4. build SR-REDSIM (:func:`srredsim.models.build_sr_redsim`);
  5. train (:func:`srredsim.train.train`) into a run folder;
- 6. predict a test stack (:func:`srredsim.inference.open_model`, :func:`srredsim.predict.predict_stack`)
+ 6. predict a test stack (:func:`srredsim.inference.open_model`, its ``predict``)
     and reconstruct it classically (:func:`srredsim.classical.reconstruct`);
  7. look at the result: ``result.png`` (raw frame | widefield | classical | SR-REDSIM | truth);
  8. score it against the ground truth (:func:`srredsim.evaluate.score_images`);
@@ -272,7 +272,6 @@ def main(argv=None) -> int:
     from srredsim.classical import SimParams, reconstruct
     from srredsim.errors import SrredsimError
     from srredsim.inference import open_model
-    from srredsim.predict import predict_stack
     from srredsim.tiff import read_raw_stack, read_reference, write_sr_image
 
     x_path, y_path = test_pairs[0]
@@ -280,13 +279,13 @@ def main(argv=None) -> int:
     truth, _ = read_reference(data / "truth" / x_path.name)
     tp = params[x_path.stem]
     step(6, f"predict the test stack {x_path.name} ({tp['photons']['mean']:.1f} photons/pixel/frame)",
-         "open_model() loads the run folder (any exported model works too); predict_stack() normalises the "
+         "open_model() loads the run folder (any exported model works too); its predict() normalises the "
          "stack as in training, runs the network (in overlapping tiles if the image is large) and maps the "
          "output back. For comparison the same stack is reconstructed classically (fairSIM-style: pattern "
          "estimation, band separation, Wiener filter) and the widefield image is the frame mean.")
     model = open_model(run_dir)
     t = time.perf_counter()
-    sr = predict_stack(model.predict_fn, raw, model.normalization, halo=model.halo, multiple=model.size_multiple)
+    sr = model.predict(raw)
     timings["predict"] = time.perf_counter() - t
     write_sr_image(out / "sr-redsim.tif", sr, raw_pixel_size_um=optics.pixel_size_um)
     t = time.perf_counter()

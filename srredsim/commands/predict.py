@@ -40,7 +40,7 @@ def run(args) -> int:
 
     from srredsim.errors import SrredsimError, ensure_writable_dir
     from srredsim.inference import open_model
-    from srredsim.predict import count_tiles, predict_stack
+    from srredsim.predict import count_tiles
     from srredsim.tiff import TIFF_SUFFIXES, list_tiffs, read_raw_stack, write_sr_image
 
     if args.input.is_dir():
@@ -85,9 +85,7 @@ def run(args) -> int:
     print(f"{model.describe()}; {len(stacks)} stack(s), {total} tile(s)")
     with tqdm(total=total, unit="tile", disable=None) as bar:
         for (path, raw, meta), (tile, _), out in zip(stacks, plans, outputs):
-            sr = predict_stack(model.predict_fn, raw, model.normalization, tile=tile, halo=halo,
-                               multiple=model.size_multiple, batch_size=args.batch_size,
-                               progress=bar.update)
+            sr = model.predict(raw, tile=tile, halo=halo, batch_size=args.batch_size, progress=bar.update)
             px = meta.pixel_size_um or model.pixel_size_um
             write_sr_image(out, sr, raw_pixel_size_um=px)
             note = "" if meta.pixel_size_um else " (pixel size from the model's optics)"
