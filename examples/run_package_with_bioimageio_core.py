@@ -74,12 +74,14 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 
 def valid_size(axis, want: int) -> int:
-    """The smallest size ``min + n*step`` >= ``want`` of a parameterized v0.5 axis (the spec's own
-    ``get_n``/``get_size``; ``n`` clamped at 0 because ``get_n`` goes negative below ``min``)."""
+    """The smallest size ``min + n*step`` >= ``want`` of a parameterized v0.5 axis."""
     size = axis.size
-    if not hasattr(size, "get_n"):  # a fixed size
+    lo, step = getattr(size, "min", None), getattr(size, "step", None)
+    if lo is None:  # a fixed size
         return int(size)
-    return int(size.get_size(max(0, size.get_n(want))))
+    if want <= lo:
+        return int(lo)
+    return int(lo + -(-(want - lo) // step) * step)
 
 
 def to_input_layout(raw: np.ndarray, axes) -> tuple[np.ndarray, list[str]]:
