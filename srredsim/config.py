@@ -108,6 +108,9 @@ class TrainConfig(_Section):
     strategy: Literal["auto", "none", "mirrored", "multiworker"] = "auto"
     cpu_devices: int = Field(0, ge=0, description="split the CPU into this many logical devices (testing MirroredStrategy)")
     tensorboard: bool = True
+    precision: Literal["auto", "fp32", "bf16", "fp16"] = Field(
+        "auto", description="arithmetic of training: auto = bf16 on CPUs with AMX/AVX512-BF16 and on GPUs "
+                            "of compute capability >= 8, fp16 on older GPUs, fp32 elsewhere; weights stay fp32")
     reduce_lr_on_plateau: bool = Field(False, description="halve the learning rate when val_loss stalls for 4 epochs (paper: off)")
     max_minutes: float | None = Field(None, gt=0, description="stop after the epoch that passes this wall-clock budget")
 

@@ -53,7 +53,8 @@ def build_sr_redsim(in_channels: int = 15, filters: int = 64, depth: int = 10, n
         x = deconv1(filters, 3, padding="same", activation="relu", name=f"dec{k}_deconv_b")(x)
     x = deconv1(filters, 3, padding="same", activation="relu", name="dec_final_deconv")(x)
     x = layers.Conv2DTranspose(filters, 3, strides=2, padding="same", activation="relu", name="up_deconv")(x)
-    out = deconv1(1, 3, padding="same", activation="relu", name="sr")(x)
+    # the output layer computes in float32 under a mixed-precision policy (a stable loss)
+    out = deconv1(1, 3, padding="same", activation="relu", name="sr", dtype="float32")(x)
     return keras.Model(inp, out, name=name)
 
 
@@ -114,7 +115,7 @@ def build_unet(in_channels: int = 15, base_filters: int = 16, levels: int = 5, n
         x = layers.Conv2D(f, 3, padding="same", activation="relu", name=f"up{lvl}_conv_a")(x)
         x = layers.Conv2D(f, 3, padding="same", activation="relu", name=f"up{lvl}_conv_b")(x)
     x = layers.Conv2DTranspose(base_filters, 3, strides=2, padding="same", activation="relu", name="up_sr_deconv")(x)
-    out = layers.Conv2D(1, 1, activation=output_activation, name="sr")(x)
+    out = layers.Conv2D(1, 1, activation=output_activation, name="sr", dtype="float32")(x)
     return keras.Model(inp, out, name=name)
 
 

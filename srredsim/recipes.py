@@ -71,31 +71,88 @@ def training_stack(index: int, size: int = 128, seed: int = TRAIN_SEED,
     return simulate_stack(cfg, seed=(seed, index), targets=list(targets))
 
 
-def heldout_config(photons: float, size: int = 256, index: int = 0, seed: int = HELDOUT_SEED) -> SimulationConfig:
+def heldout_config(photons: float, size: int = 256, index: int = 0, seed: int = HELDOUT_SEED,
+                   phases: int = 5) -> SimulationConfig:
     rng = np.random.default_rng([seed, index, 2])
     angle = float(rng.uniform(*HELDOUT_ANGLE_BAND_DEG))
-    return SimulationConfig(size=size, optics=default_optics(), photons=float(photons), structures="mixed",
+    optics = default_optics().model_copy(update={"phases": phases})
+    return SimulationConfig(size=size, optics=optics, photons=float(photons), structures="mixed",
                             density=1.0, angle_offset_deg=angle, target="truth")
 
 
 def heldout_stack(photons: float, size: int = 256, index: int = 0, seed: int = HELDOUT_SEED,
-                  targets=("truth", "bandlimited")) -> SimulatedStack:
+                  targets=("truth", "bandlimited"), phases: int = 5) -> SimulatedStack:
     """Held-out stack ``index`` at a given light level (mixed structures, out-of-band angle).
 
     The structure and pattern depend on ``(seed, index)`` only, not on ``photons``, so a light
     series shows the same field at every level.
     """
-    return simulate_stack(heldout_config(photons, size, index, seed), seed=(seed, index), targets=list(targets))
+    return simulate_stack(heldout_config(photons, size, index, seed, phases), seed=(seed, index),
+                          targets=list(targets))
+
+
+# ---------------------------------------------------------------------------------------------
+# the SIM recipe: content and acquisitions that force a network to use the pattern
+# ---------------------------------------------------------------------------------------------
+SIM_SEED = 31337
+SIM_PHOTONS = (1.0, 1000.0)
+SIM_WAVELENGTH_NM = (490.0, 570.0)  # cutoff 0.39-0.46 cycles per 80 nm raw pixel at NA 1.4
+SIM_K_FRACTION = (0.70, 0.98)
+SIM_MODULATION = (0.2, 0.95)
+SIM_WEAK_PATTERN = 0.06  # share of stacks with an almost absent pattern (modulation 0-0.1)
+
+
+def sim_training_config(rng: np.random.Generator, size: int = 128, phases: int = 5,
+                        truth_blur_px: float = 1.0) -> SimulationConfig:
+    """A randomised acquisition of generic content (srredsim.content) for one training stack.
+
+    Randomised over the range of 2-beam 2D-SIM / TIRF-SIM systems: emission wavelength (so the
+    OTF cutoff in cycles per pixel varies by +-8 % around the model's), pattern |k| 0.70-0.98 of
+    the cutoff (one value per stack, 1 % between angles, as on a real system), any orientation,
+    angle errors up to ~2 degrees, modulation 0.2-0.95 per angle (and a few stacks with an almost
+    absent pattern, where nothing beyond widefield can be learned), phase-step errors, OTF damping
+    and aberrations, haze, bleaching, 1-1000 photons, camera gain/read noise/offset.
+    """
+    optics = OpticsConfig(na=1.4, wavelength_nm=float(rng.uniform(*SIM_WAVELENGTH_NM)), pixel_size_um=0.08,
+                          angles=3, phases=phases, beams=2)
+    k0 = float(rng.uniform(*SIM_K_FRACTION))
+    if rng.random() < SIM_WEAK_PATTERN:
+        mod = (0.0, 0.1)
+    else:
+        m0 = float(rng.uniform(*SIM_MODULATION))
+        mod = (max(0.2, 0.85 * m0), min(0.95, 1.15 * m0))
+    return SimulationConfig(
+        size=size, optics=optics, photons=SIM_PHOTONS, structures="generic",
+        density=float(np.exp(rng.uniform(np.log(0.5), np.log(2.0)))), target="truth",
+        k_fraction=(k0 * 0.995, min(1.2, k0 * 1.005)), modulation=mod, angle_offset_deg=None,
+        angle_jitter_deg=float(rng.uniform(0.2, 2.0)), phase_jitter_rad=float(rng.uniform(0.0, 0.15)),
+        intensity_fluctuation=float(rng.uniform(0.0, 0.06)), bleaching=(0.0, 0.3), haze=(0.0, 1.0),
+        otf_damping=(0.15, 0.7), aberration_waves=0.1, gain=(0.5, 4.0), read_noise_e=(0.5, 3.0),
+        offset_adu=(50.0, 200.0), truth_blur_px=truth_blur_px)
+
+
+def sim_training_stack(index: int, size: int = 128, seed: int = SIM_SEED, phases: int = 5,
+                       targets=TARGETS, truth_blur_px: float = 1.0) -> SimulatedStack:
+    """Training stack ``index`` of the SIM recipe (see :func:`sim_training_config`)."""
+    rng = np.random.default_rng([seed, index, phases, 3])
+    cfg = sim_training_config(rng, size, phases, truth_blur_px)
+    return simulate_stack(cfg, seed=(seed, index, phases), targets=list(targets))
 
 
 # ---------------------------------------------------------------------------------------------
 # writing the training folders
 # ---------------------------------------------------------------------------------------------
+RECIPES = ("sim", "bio")
+
+
 def _write(job):
-    folder, split, index, size, seed, targets, blur = job
+    folder, split, index, size, seed, targets, blur, recipe, phases = job
     from srredsim.tiff import write_sr_image, write_tiff
 
-    stack = training_stack(index, size, seed, targets=targets, truth_blur_px=blur)
+    if recipe == "sim":
+        stack = sim_training_stack(index, size, seed, phases, targets=targets, truth_blur_px=blur)
+    else:
+        stack = training_stack(index, size, seed, targets=targets, truth_blur_px=blur)
     folder = Path(folder)
     name = f"{split}_{index:05d}"
     px = stack.params["pixel_size_um"]
@@ -107,9 +164,18 @@ def _write(job):
 
 
 def write_training_data(out: str | os.PathLike, count: int, val_count: int = 16, size: int = 128,
-                        workers: int = 1, seed: int = TRAIN_SEED, progress: bool = True,
-                        targets=TARGETS, truth_blur_px: float = 1.0) -> Path:
-    """Write the default model's training data with all three targets (see module docstring)."""
+                        workers: int = 1, seed: int | None = None, progress: bool = True,
+                        targets=TARGETS, truth_blur_px: float = 1.0, recipe: str = "sim",
+                        phases: int = 5) -> Path:
+    """Write training data with the chosen targets: ``recipe="sim"`` (generic content and
+    randomised acquisitions, :func:`sim_training_config`; ``phases`` 5 or 3) or ``"bio"`` (the
+    first models' filaments/vesicles/beads recipe, 3x5 only)."""
+    if recipe not in RECIPES:
+        raise SrredsimError(f"unknown recipe {recipe!r}; choose from {', '.join(RECIPES)}")
+    if recipe == "bio" and phases != 5:
+        raise SrredsimError("the 'bio' recipe simulates 3x5 stacks only")
+    if seed is None:
+        seed = SIM_SEED if recipe == "sim" else TRAIN_SEED
     from tqdm import tqdm
 
     if count < 1 or val_count < 0 or workers < 1:
@@ -124,8 +190,9 @@ def write_training_data(out: str | os.PathLike, count: int, val_count: int = 16,
             os.symlink("../trainx", tmp / t / "trainx")
             os.symlink("../testx", tmp / t / "testx")
         targets = tuple(targets)
-        jobs = [(str(tmp), "train", i, size, seed, targets, truth_blur_px) for i in range(count)]
-        jobs += [(str(tmp), "test", count + i, size, seed, targets, truth_blur_px) for i in range(val_count)]
+        jobs = [(str(tmp), "train", i, size, seed, targets, truth_blur_px, recipe, phases) for i in range(count)]
+        jobs += [(str(tmp), "test", count + i, size, seed, targets, truth_blur_px, recipe, phases)
+                 for i in range(val_count)]
         bar = tqdm(total=len(jobs), desc="training data", unit="stack", disable=not progress)
         photons = []
         if workers == 1:
@@ -142,6 +209,7 @@ def write_training_data(out: str | os.PathLike, count: int, val_count: int = 16,
         bar.close()
         pm = np.array(photons)
         (tmp / "recipe.json").write_text(json.dumps({
+            "recipe": recipe, "phases": phases,
             "count": count, "val_count": val_count, "size": size, "seed": seed,
             "targets": list(targets), "truth_blur_px": truth_blur_px,
             "photons_mean_range": [float(pm[:, 0].min()), float(pm[:, 0].max())],
@@ -160,14 +228,19 @@ def main(argv=None) -> int:
     t.add_argument("--val-count", type=int, default=32)
     t.add_argument("--size", type=int, default=128)
     t.add_argument("--workers", type=int, default=os.cpu_count() or 1)
-    t.add_argument("--seed", type=int, default=TRAIN_SEED)
+    t.add_argument("--seed", type=int, default=None, help="default: the recipe's own seed")
+    t.add_argument("--recipe", choices=RECIPES, default="sim",
+                   help="sim: generic content and randomised acquisitions (the shipped models); "
+                        "bio: filaments/vesicles/beads at fixed optics (the first models)")
+    t.add_argument("--phases", type=int, choices=[3, 5], default=5, help="phases per angle (3 angles)")
     t.add_argument("--targets", default=",".join(TARGETS), help="comma-separated targets to write")
     t.add_argument("--truth-blur", type=float, default=1.0,
                    help="Gaussian sigma (2x-grid pixels) of the truth target; 0 = the exact ground truth")
     args = p.parse_args(argv)
     try:
         write_training_data(args.out, args.count, args.val_count, args.size, args.workers, args.seed,
-                            targets=[t for t in args.targets.split(",") if t], truth_blur_px=args.truth_blur)
+                            targets=[t for t in args.targets.split(",") if t], truth_blur_px=args.truth_blur,
+                            recipe=args.recipe, phases=args.phases)
     except SrredsimError as exc:
         print(f"error: {exc}")
         return 2

@@ -46,7 +46,7 @@ from srredsim.optics import (check_sampling, cutoff_cycles_per_um, ideal_otf, ot
 
 Range = tuple[float, float]
 TARGETS = ("truth", "bandlimited", "classical")
-STRUCTURES = ("filaments", "vesicles", "beads", "mixed")
+STRUCTURES = ("filaments", "vesicles", "beads", "mixed", "textures", "points", "gratings", "generic")
 
 
 class SimulationConfig(BaseModel):
@@ -61,7 +61,9 @@ class SimulationConfig(BaseModel):
     size: int = Field(256, ge=32, le=4096, description="raw frame edge in pixels (even)")
     optics: OpticsConfig = Field(default_factory=OpticsConfig)
     photons: Range = Field((2.0, 300.0), description="mean detected photons per camera pixel per raw frame (log-uniform)")
-    structures: Literal["filaments", "vesicles", "beads", "mixed"] = "mixed"
+    structures: Literal["filaments", "vesicles", "beads", "mixed", "textures", "points", "gratings",
+                        "generic"] = Field("mixed", description="structure family; textures/points/gratings/generic "
+                                                                "carry detail no prior can guess (srredsim.content)")
     density: float = Field(1.0, gt=0, le=20, description="relative density of structures")
     target: Literal["truth", "bandlimited", "classical"] = "truth"
     k_fraction: Range = Field((0.75, 0.95), description="|k| as a fraction of the widefield cutoff")
@@ -217,7 +219,12 @@ def _bead_points(rng: np.random.Generator, m: int, px_um: float, density: float)
 
 def render_structures(rng: np.random.Generator, kind: str, m: int, px_um: float,
                       density: float = 1.0) -> np.ndarray:
-    """Point-splatted structure (not yet blurred) on an ``(m, m)`` grid of pixel ``px_um``."""
+    """Structure (not yet blurred) on an ``(m, m)`` grid of pixel ``px_um``: point-splatted
+    biological families here, random content from :mod:`srredsim.content`."""
+    from srredsim.content import RENDERERS
+
+    if kind in RENDERERS:
+        return RENDERERS[kind](rng, m, px_um, density)
     if kind == "mixed":
         parts = [_filament_points(rng, m, px_um, 0.6 * density),
                  _vesicle_points(rng, m, px_um, 0.5 * density),
@@ -261,12 +268,14 @@ def _seed_sequence(seed) -> np.random.SeedSequence:
 
 
 def simulate_stack(cfg: SimulationConfig | None = None, seed: int | Sequence[int] = 0,
-                   targets: Sequence[str] | None = None) -> SimulatedStack:
+                   targets: Sequence[str] | None = None, structure: np.ndarray | None = None) -> SimulatedStack:
     """Simulate one raw SIM stack with its ground truth, targets and exact parameters.
 
     ``seed`` is an int or a sequence of ints (e.g. ``(dataset_seed, index)``); the same seed and
     configuration always give identical arrays. ``targets`` lists the targets to compute
-    (default: ``truth``, ``bandlimited`` and the configured ``cfg.target``).
+    (default: ``truth``, ``bandlimited`` and the configured ``cfg.target``). ``structure``, a
+    non-negative ``(2·size, 2·size)`` image on the fine grid, replaces the random structures
+    (e.g. a resolution chart); it is label-blurred and scaled like them.
     """
     cfg = cfg or SimulationConfig()
     optics = cfg.optics
@@ -285,7 +294,12 @@ def simulate_stack(cfg: SimulationConfig | None = None, seed: int | Sequence[int
     kc = cutoff_cycles_per_um(optics)
 
     # ---- ground truth ------------------------------------------------------------------------
-    splat = render_structures(rng, cfg.structures, m, fpx, cfg.density)
+    if structure is None:
+        splat = render_structures(rng, cfg.structures, m, fpx, cfg.density)
+    else:
+        splat = np.asarray(structure, dtype=np.float32)
+        if splat.shape != (m, m) or not np.all(np.isfinite(splat)) or splat.min() < 0:
+            raise SrredsimError(f"structure must be a finite, non-negative {m}x{m} image, got {splat.shape}")
     fy_f, fx_f = np.fft.fftfreq(m, fpx).astype(np.float32)[:, None], np.fft.rfftfreq(m, fpx).astype(np.float32)[None, :]
     label_sigma_cyc = 1.0 / (2 * np.pi * 0.7 * fpx)  # Gaussian of sigma 0.7 fine pixels
     spec = sfft.rfft2(splat) * _gauss(fy_f, fx_f, label_sigma_cyc)
@@ -341,7 +355,8 @@ def simulate_stack(cfg: SimulationConfig | None = None, seed: int | Sequence[int
 
     # ---- out-of-focus haze -------------------------------------------------------------------
     haze_frac = _draw(rng, cfg.haze)
-    haze_img = render_structures(rng, cfg.structures, n, px, 0.7 * cfg.density)
+    haze_img = (render_structures(rng, cfg.structures, n, px, 0.7 * cfg.density) if haze_frac > 0
+                else np.zeros((n, n), np.float32))
     haze_spec = sfft.rfft2(haze_img) * (otf * _gauss(fy, fx, 0.08 * kc))
     if haze_spec[0, 0].real > 0:
         haze_spec *= np.float32(haze_frac * s0[0, 0].real / haze_spec[0, 0].real)

@@ -358,6 +358,22 @@ def train(data_dir: str | os.PathLike, out_dir: str | os.PathLike, config: RunCo
 
             tf.config.experimental.enable_op_determinism()
 
+    from srredsim.hardware import POLICY_WORDS, training_policy
+
+    policy = training_policy(cfg.train.precision)
+    previous_policy = keras.mixed_precision.global_policy().name
+    keras.mixed_precision.set_global_policy(policy)
+    try:
+        return _train(data_dir, out_dir, cfg, chief, start_epoch, rows, write_dir, resume, verbose,
+                      callbacks, init_from, seed, f"{POLICY_WORDS.get(policy, policy)}")
+    finally:
+        keras.mixed_precision.set_global_policy(previous_policy)
+
+
+def _train(data_dir, out_dir, cfg, chief, start_epoch, rows, write_dir, resume, verbose, callbacks,
+           init_from, seed, precision_note):
+    import keras
+
     strategy = make_strategy(cfg)
     replicas = strategy.num_replicas_in_sync if strategy is not None else 1
     if cfg.train.batch_size % replicas:
@@ -445,7 +461,7 @@ def train(data_dir: str | os.PathLike, out_dir: str | os.PathLike, config: RunCo
         n_params = model.count_params()
         print(f"training {cfg.model.architecture} ({n_params:,} parameters) on {len(train_data)} pairs "
               f"(validation: {val_note}); {sampler.patch}px patches, batch {cfg.train.batch_size}, "
-              f"{steps} steps/epoch, epochs {start_epoch + 1}..{cfg.train.epochs}"
+              f"{steps} steps/epoch, epochs {start_epoch + 1}..{cfg.train.epochs}, {precision_note}"
               + (f", {replicas} devices" if replicas > 1 else ""), flush=True)
     try:
         model.fit(ds, epochs=cfg.train.epochs, steps_per_epoch=steps, validation_data=(xv, yv),

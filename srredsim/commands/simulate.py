@@ -22,7 +22,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--photons", default="2:300",
                    help="mean photons per pixel per frame: a value or a range LOW:HIGH (log-uniform)")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--structures", default="mixed", choices=["filaments", "vesicles", "beads", "mixed"])
+    p.add_argument("--structures", default="mixed", choices=["filaments", "vesicles", "beads", "mixed", "textures", "points",
+                                                      "gratings", "generic"],
+                   help="structure family (textures, points, gratings, generic: detail no prior can guess)")
     p.add_argument("--target", default="truth", choices=["truth", "bandlimited", "classical"],
                    help="what trainy holds: the lightly blurred truth, the truth band-limited to the "
                         "SIM support, or a classical reconstruction of a high-photon copy")
