@@ -202,8 +202,10 @@ def _callbacks_module():
 
 
 def _load_initial_weights(model, source: Path) -> None:
+    from srredsim.pretrained import resolve
     from srredsim.runfolder import is_run
 
+    source = resolve(source)  # a shipped model's name, e.g. --init-from default
     path = load_run(source).weights_path("best") if is_run(source) else source
     if not path.is_file() or not path.name.endswith(".weights.h5"):
         raise SrredsimError(f"--init-from {source}: expected a run folder or a .weights.h5 file")
