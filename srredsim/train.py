@@ -201,7 +201,7 @@ def _callbacks_module():
     return AtomicCheckpoints, HistoryWriter
 
 
-def _load_initial_weights(model, source: Path) -> None:
+def _load_initial_weights(model, source: Path, optics=None) -> None:
     from srredsim.pretrained import resolve
     from srredsim.runfolder import is_run
 
@@ -209,10 +209,33 @@ def _load_initial_weights(model, source: Path) -> None:
     path = load_run(source).weights_path("best") if is_run(source) else source
     if not path.is_file() or not path.name.endswith(".weights.h5"):
         raise SrredsimError(f"--init-from {source}: expected a run folder or a .weights.h5 file")
+    if is_run(source) and optics is not None:
+        src = load_run(source).config
+        if (src.model.in_channels != model.input.shape[-1] and src.optics.angles == optics.angles
+                and src.optics.beams == optics.beams == 2):
+            _load_other_layout(model, load_run(source).load_model("best"), optics.angles,
+                               src.optics.phases, optics.phases)
+            print(f"--init-from {source}: {src.optics.angles}x{src.optics.phases} network converted to "
+                  f"{optics.angles}x{optics.phases} frames (srredsim.layouts)", flush=True)
+            return
     try:
         model.load_weights(path)
     except Exception as exc:
         raise SrredsimError(f"--init-from {path}: weights do not fit this network ({exc})") from None
+
+
+def _load_other_layout(model, source_model, angles: int, phases_from: int, phases_to: int) -> None:
+    """Copy weights layer by layer, folding the phase map into the first convolution."""
+    from srredsim.layouts import convert_first_kernel
+
+    first = model.layers[1].name
+    for layer in model.layers:
+        if not layer.weights:
+            continue
+        weights = source_model.get_layer(layer.name).get_weights()
+        if layer.name == first:
+            weights = [convert_first_kernel(weights[0], angles, phases_from, phases_to)] + weights[1:]
+        layer.set_weights(weights)
 
 
 def _time_budget(minutes: float):
@@ -438,7 +461,7 @@ def _train(data_dir, out_dir, cfg, chief, start_epoch, rows, write_dir, resume, 
         model = build_and_compile()
 
     if init_from is not None and start_epoch == 0:
-        _load_initial_weights(model, Path(init_from))
+        _load_initial_weights(model, Path(init_from), cfg.optics)
 
     AtomicCheckpoints, HistoryWriter = _callbacks_module()
     best = min((r["val_loss"] for r in rows if "val_loss" in r), default=math.inf)
