@@ -199,8 +199,7 @@ def main(argv=None) -> int:
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(text + "\n")
     with open(out.with_suffix(".csv"), "w", newline="") as fh:
-        w = csv.DictWriter(fh, fieldnames=["layout", "reference", "photons", "method", "n", "psnr", "psnr_std",
-                                           "ssim", "nrmse"])
+        w = csv.DictWriter(fh, fieldnames=list(dict.fromkeys(k for r in summary for k in r)))
         w.writeheader()
         w.writerows(summary)
     chart_csv = out.with_name(out.stem + "_chart.csv")

@@ -33,7 +33,7 @@ mkdir -p "$WORK" "$OUT"
 cat "$OUT/gpu.txt"
 
 start=$(date +%s)
-python3 -m srredsim.recipes training-data "$WORK/data" --count "$COUNT" --val-count 32 --size "$SIZE" \
+python3 -m srredsim.recipes training-data "$WORK/data" --recipe "${RECIPE:-bio}" --count "$COUNT" --val-count 32 --size "$SIZE" \
   --workers "$WORKERS" --targets "$DATA_TARGETS" --truth-blur "$TRUTH_BLUR" 2> "$WORK/data.log" \
   || { tail -20 "$WORK/data.log"; exit 1; }
 echo "data: $(( $(date +%s) - start )) s"; cat "$WORK/data/recipe.json"

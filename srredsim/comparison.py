@@ -47,24 +47,30 @@ class ComparisonResult:
 
 def run_comparison(models: Mapping[str, Any], photons=DEFAULT_PHOTONS, count: int = 2, size: int = 256,
                    border: int = 32, tile: int | None = None, progress: Callable[[str], None] | None = None,
-                   seed: int | None = None, reference_images: bool = False) -> ComparisonResult:
+                   seed: int | None = None, reference_images: bool = False, phases: int = 5,
+                   controls: bool = False) -> ComparisonResult:
     """Compare widefield, classical and each network of ``models`` (name -> LoadedModel).
 
     ``reference_images`` also scores the noise-free ``truth (20 nm blur)`` training target as if
-    it were a result: the ceiling of a network trained toward it.
+    it were a result: the ceiling of a network trained toward it. ``controls`` also runs every
+    network on the pattern-removed stack (method ``"NAME (pattern removed)"``, registered like
+    the network's SIM-stack output; see :mod:`srredsim.controls`).
     """
     from srredsim.classical import reconstruct
     from srredsim.recipes import HELDOUT_SEED, default_optics, heldout_stack
 
+    from srredsim.controls import REMOVED, pattern_removed
+    from srredsim.metrics import shift_image
+
     seed = HELDOUT_SEED if seed is None else seed
-    optics = default_optics()
+    optics = default_optics().model_copy(update={"phases": phases})
     fine_px = optics.pixel_size_um / 2
     res = ComparisonResult()
     total = len(photons) * count
     done = 0
     for ph in photons:
         for i in range(count):
-            stack = heldout_stack(ph, size=size, index=i, seed=seed,
+            stack = heldout_stack(ph, size=size, index=i, seed=seed, phases=phases,
                                   targets=("bandlimited", "truth") if reference_images else ("bandlimited",))
             images: dict[str, np.ndarray] = {}
             t0 = time.perf_counter()
@@ -76,12 +82,19 @@ def run_comparison(models: Mapping[str, Any], photons=DEFAULT_PHOTONS, count: in
                 t0 = time.perf_counter()
                 images[name] = model.predict(stack.raw, tile=tile)
                 res.seconds.setdefault(name, []).append(time.perf_counter() - t0)
+                if controls:
+                    images[f"{name} ({REMOVED})"] = model.predict(pattern_removed(stack.raw), tile=tile)
             if reference_images:
                 images["target: truth (20 nm blur)"] = stack.targets["truth"]
             refs = {"truth": stack.truth, "bandlimited": stack.targets["bandlimited"]}
             for ref_name, ref in refs.items():
+                shifts: dict[str, tuple[float, float]] = {}
                 for name, img in images.items():
-                    row = compare(img, ref, border=border, pixel_size_um=fine_px)
+                    base = name[:-len(f" ({REMOVED})")] if name.endswith(f" ({REMOVED})") else None
+                    if base in shifts:  # both inputs of a network share its SIM output's registration
+                        img = shift_image(np.asarray(img, np.float64), shifts[base])
+                    row = compare(img, ref, border=border, pixel_size_um=fine_px, register_images=base not in shifts)
+                    shifts[name] = (row["shift_y"], row["shift_x"])
                     res.rows.append({"photons": ph, "peak_photons": stack.params["photons"]["peak"],
                                      "stack": i, "method": name, "reference": ref_name,
                                      "psnr": row["psnr"], "ssim": row["ssim"], "nrmse": row["nrmse"],

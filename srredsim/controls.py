@@ -18,7 +18,7 @@ runs this for every shipped model; the protocol is written in docs/sim_informati
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Callable, Mapping
 
 import numpy as np
@@ -73,33 +73,15 @@ def _method_images(models: Mapping[str, Any], raw: np.ndarray, optics) -> dict[s
 
 def heldout_rows(models: Mapping[str, Any], s: ControlSettings,
                  progress: Callable[[str], None] | None = None) -> list[dict[str, Any]]:
-    """PSNR/SSIM/NRMSE of every method, from both inputs, on held-out stacks."""
-    from srredsim.metrics import compare, shift_image
-    from srredsim.recipes import HELDOUT_SEED, heldout_stack
+    """PSNR/SSIM/NRMSE of every method, from both inputs, on held-out stacks
+    (:func:`srredsim.comparison.run_comparison` with ``controls=True``)."""
+    from srredsim.comparison import run_comparison
 
-    optics = layout_optics(s.phases)
-    seed = HELDOUT_SEED if s.seed is None else s.seed
-    rows = []
-    for ph in s.photons:
-        for i in range(s.count):
-            stack = heldout_stack(ph, size=s.size, index=i, seed=seed, targets=("bandlimited",), phases=s.phases)
-            images = _method_images(models, stack.raw, optics)
-            for ref_name, ref in (("truth", stack.truth), ("bandlimited", stack.targets["bandlimited"])):
-                shifts: dict[str, tuple[float, float]] = {}
-                for name, img in images.items():
-                    base = name[:-len(f" ({REMOVED})")] if name.endswith(f" ({REMOVED})") else None
-                    if base in shifts:
-                        # the same registration as the model's SIM-stack output: registering a
-                        # blurred image is unstable, and both inputs share one geometry
-                        img = shift_image(np.asarray(img, np.float64), shifts[base])
-                    r = compare(img, ref, border=s.border, pixel_size_um=optics.pixel_size_um / 2,
-                                register_images=base not in shifts)
-                    shifts[name] = (r["shift_y"], r["shift_x"])
-                    rows.append({"layout": f"3x{s.phases}", "photons": ph, "stack": i, "method": name,
-                                 "reference": ref_name, "psnr": r["psnr"], "ssim": r["ssim"], "nrmse": r["nrmse"]})
-            if progress:
-                progress(f"held-out 3x{s.phases}: photons {ph:g}, stack {i + 1}/{s.count}")
-    return rows
+    prefix = f"held-out 3x{s.phases}: "
+    res = run_comparison(models, photons=s.photons, count=s.count, size=s.size, border=s.border,
+                         seed=s.seed, phases=s.phases, controls=True,
+                         progress=(lambda msg: progress(prefix + msg)) if progress else None)
+    return [{"layout": f"3x{s.phases}", **r} for r in res.rows]
 
 
 def chart_stack(s: ControlSettings, photons: float, index: int):
@@ -154,24 +136,11 @@ def chart_rows(models: Mapping[str, Any], s: ControlSettings,
     return rows
 
 
-@dataclass
-class ControlSummary:
-    """Mean scores per (layout, photons, method, reference) and the chart rows."""
-
-    heldout: list[dict[str, Any]] = field(default_factory=list)
-    chart: list[dict[str, Any]] = field(default_factory=list)
-
-
 def summarize_heldout(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    keys: list[tuple] = []
-    for r in rows:
-        k = (r["layout"], r["reference"], r["photons"], r["method"])
-        if k not in keys:
-            keys.append(k)
+    """Mean scores per layout, reference, light level and method (:func:`srredsim.comparison.summarize`)."""
+    from srredsim.comparison import summarize
+
     out = []
-    for k in keys:
-        sel = [r for r in rows if (r["layout"], r["reference"], r["photons"], r["method"]) == k]
-        out.append({"layout": k[0], "reference": k[1], "photons": k[2], "method": k[3], "n": len(sel),
-                    **{m: float(np.mean([r[m] for r in sel])) for m in ("psnr", "ssim", "nrmse")},
-                    "psnr_std": float(np.std([r["psnr"] for r in sel]))})
+    for layout in dict.fromkeys(r["layout"] for r in rows):
+        out += [{"layout": layout, **x} for x in summarize([r for r in rows if r["layout"] == layout])]
     return out
