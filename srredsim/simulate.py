@@ -45,7 +45,7 @@ from srredsim.optics import (check_sampling, cutoff_cycles_per_um, ideal_otf, ot
                              pattern_vector)
 
 Range = tuple[float, float]
-TARGETS = ("truth", "bandlimited", "classical")
+TARGETS = ("truth", "bandlimited", "classical", "support")
 STRUCTURES = ("filaments", "vesicles", "beads", "mixed", "textures", "points", "gratings", "generic")
 
 
@@ -65,7 +65,7 @@ class SimulationConfig(BaseModel):
                         "generic"] = Field("mixed", description="structure family; textures/points/gratings/generic "
                                                                 "carry detail no prior can guess (srredsim.content)")
     density: float = Field(1.0, gt=0, le=20, description="relative density of structures")
-    target: Literal["truth", "bandlimited", "classical"] = "truth"
+    target: Literal["truth", "bandlimited", "classical", "support"] = "truth"
     k_fraction: Range = Field((0.75, 0.95), description="|k| as a fraction of the widefield cutoff")
     modulation: Range = Field((0.5, 0.95), description="pattern contrast m")
     angle_offset_deg: float | None = Field(None, description="direction of the first angle; None: random")
@@ -437,10 +437,43 @@ def simulate_stack(cfg: SimulationConfig | None = None, seed: int | Sequence[int
         rho = np.sqrt(fy_f ** 2 + fx_f ** 2) / np.float32(support)
         out["bandlimited"] = sfft.irfft2(spec * ideal_otf(rho), s=(m, m)).astype(np.float32)
         params["bandlimited_support_cycles_per_um"] = support
+    if "support" in wanted:
+        w, shifts = sim_support_mask(fy_f, fx_f, kc, angle_params, B)
+        out["support"] = sfft.irfft2(spec * w, s=(m, m)).astype(np.float32)
+        params["support_bands"] = shifts
     if "classical" in wanted:
         out["classical"], params["classical"] = _classical_target(rng, expected, photons, cfg, truth,
                                                                   angle_params, gain, read, offset_adu)
     return SimulatedStack(raw=raw, truth=truth, targets=out, params=params, expected=expected)
+
+
+SUPPORT_ROLLOFF = 0.3  # cosine roll-off over the outer 30 % of each band's OTF radius
+WEAK_PATTERN_MODULATION = 0.15  # below this mean modulation a stack counts as widefield
+
+
+def sim_support_mask(fy: np.ndarray, fx: np.ndarray, kc: float, angle_params: list[dict], beams: int = 2,
+                     rolloff: float = SUPPORT_ROLLOFF) -> tuple[np.ndarray, int]:
+    """Where a SIM acquisition measured the sample: the union of the OTF disks (radius ``kc``,
+    cycles/µm) around 0 and around every band's pattern vector, flat inside and rolled off by a
+    cosine over the outer ``rolloff`` of each radius -- the truth restricted to this mask is all
+    the information the raw stack holds, at full strength (unapodised). A stack whose mean
+    modulation is below :data:`WEAK_PATTERN_MODULATION` has only the widefield disk. Returns the
+    mask on the given (r)fft grid and the number of disks."""
+    mods = [float(np.mean(ap["modulations"])) for ap in angle_params]
+    centres = [(0.0, 0.0)]
+    if np.mean(mods) >= WEAK_PATTERN_MODULATION:
+        for ap in angle_params:
+            ky, kx = ap["k_cycles_per_um"]
+            for b in range(1, beams):
+                f = b / (beams - 1)
+                centres += [(f * ky, f * kx), (-f * ky, -f * kx)]
+    mask = np.zeros(np.broadcast(fy, fx).shape, np.float32)
+    inner = 1.0 - rolloff
+    for cy, cx in centres:
+        x = np.sqrt((fy - cy) ** 2 + (fx - cx) ** 2) / kc
+        w = np.where(x <= inner, 1.0, 0.5 + 0.5 * np.cos(np.pi * np.clip((x - inner) / rolloff, 0, 1)))
+        np.maximum(mask, np.where(x < 1.0, w, 0.0).astype(np.float32), out=mask)
+    return mask, len(centres)
 
 
 def _camera(rng: np.random.Generator, expected: np.ndarray, gain: float, read: float,

@@ -25,9 +25,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--structures", default="mixed", choices=["filaments", "vesicles", "beads", "mixed", "textures", "points",
                                                       "gratings", "generic"],
                    help="structure family (textures, points, gratings, generic: detail no prior can guess)")
-    p.add_argument("--target", default="truth", choices=["truth", "bandlimited", "classical"],
-                   help="what trainy holds: the lightly blurred truth, the truth band-limited to the "
-                        "SIM support, or a classical reconstruction of a high-photon copy")
+    p.add_argument("--target", default="truth", choices=["truth", "bandlimited", "classical", "support"],
+                   help="what trainy holds: the lightly blurred truth; the truth band-limited to the SIM "
+                        "support with an OTF-shaped filter; a classical reconstruction of a high-photon copy; "
+                        "or 'support': the truth inside the measured SIM support, unapodised (the shipped "
+                        "models' target)")
     p.add_argument("--classical-photons", type=float, default=1000.0,
                    help="photons of the high-light copy behind --target classical")
     p.add_argument("--workers", type=int, default=1, help="processes")
