@@ -147,13 +147,34 @@ def normalize_pair(x: np.ndarray, y: np.ndarray, pair: Pair, norm: Normalization
     return xs.astype(np.float32, copy=False), ys.astype(np.float32, copy=False)
 
 
-def augment_pair(x: np.ndarray, y: np.ndarray, k: int, flip: bool):
-    """Rotate by ``k`` quarter turns and optionally flip; raw and reference alike."""
-    x = np.rot90(x, k, axes=(0, 1))
-    y = np.rot90(y, k, axes=(0, 1))
-    if flip:
-        x, y = x[:, ::-1], y[:, ::-1]
-    return np.ascontiguousarray(x), np.ascontiguousarray(y)
+def _transform(a: np.ndarray, k: int, flip: bool) -> np.ndarray:
+    a = np.rot90(a, k, axes=(0, 1))
+    return a[:, ::-1] if flip else a
+
+
+def augment_pair(x: np.ndarray, y_window: np.ndarray, k: int, flip: bool):
+    """Rotate by ``k`` quarter turns and optionally flip; raw and reference alike.
+
+    Raw pixel ``i`` sits at reference pixel ``2i`` (the convention of the simulator, of the
+    classical reconstruction and of fairSIM: the 2x grid is the raw grid zero-padded in Fourier
+    space), so a plain flip of both patches would misregister them by one reference pixel (half a
+    raw pixel) along every reversed axis -- enough to wash out the finest, SIM-only detail. The
+    reference is therefore given as a window with a one-pixel margin on every side
+    (``2p + 2`` square for a ``p`` raw patch), transformed, and cropped where raw pixel
+    ``(0, 0)`` of the transformed patch lands.
+    """
+    p = x.shape[0]
+    if y_window.shape[:2] != (2 * p + 2, 2 * p + 2):
+        raise ValueError(f"reference window must be {2 * p + 2} square for a {p}-pixel patch")
+    xt = _transform(x, k, flip)
+    yt = _transform(y_window, k, flip)
+    # where does the transformed raw pixel (0, 0) come from, and where does its reference pixel go?
+    rr, cc = np.meshgrid(np.arange(p), np.arange(p), indexing="ij")
+    r, c = _transform(rr, k, flip)[0, 0], _transform(cc, k, flip)[0, 0]
+    wr, wc = np.meshgrid(np.arange(2 * p + 2) - 1, np.arange(2 * p + 2) - 1, indexing="ij")
+    hit = np.argwhere((_transform(wr, k, flip) == 2 * r) & (_transform(wc, k, flip) == 2 * c))[0]
+    a, b = int(hit[0]), int(hit[1])
+    return np.ascontiguousarray(xt), np.ascontiguousarray(yt[a:a + 2 * p, b:b + 2 * p])
 
 
 class PatchSampler:
@@ -180,10 +201,14 @@ class PatchSampler:
         flip = bool(rng.integers(2)) if self.augment else False
         x, y = self.data.arrays(i)
         xp = x[r0:r0 + p, c0:c0 + p]
-        yp = y[2 * r0:2 * (r0 + p), 2 * c0:2 * (c0 + p)]
-        xp, yp = normalize_pair(xp, yp, pair, self.norm)
-        if k or flip:
-            xp, yp = augment_pair(xp, yp, k, flip)
+        if k or flip:  # a one-pixel margin (edge-clamped) keeps raw and reference registered
+            rows = np.clip(np.arange(2 * r0 - 1, 2 * (r0 + p) + 1), 0, 2 * h - 1)
+            cols = np.clip(np.arange(2 * c0 - 1, 2 * (c0 + p) + 1), 0, 2 * w - 1)
+            xp, yw = normalize_pair(xp, y[np.ix_(rows, cols)], pair, self.norm)
+            xp, yp = augment_pair(xp, yw, k, flip)
+        else:
+            yp = y[2 * r0:2 * (r0 + p), 2 * c0:2 * (c0 + p)]
+            xp, yp = normalize_pair(xp, yp, pair, self.norm)
         return xp, yp[..., None]
 
     def epoch(self, epoch: int, count: int) -> Iterator[tuple[np.ndarray, np.ndarray]]:
