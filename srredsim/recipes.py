@@ -103,7 +103,7 @@ SIM_WEAK_PATTERN = 0.06  # share of stacks with an almost absent pattern (modula
 
 
 def sim_training_config(rng: np.random.Generator, size: int = 128, phases: int = 5,
-                        truth_blur_px: float = 1.0) -> SimulationConfig:
+                        truth_blur_px: float = 1.0, easy: bool = False) -> SimulationConfig:
     """A randomised acquisition of generic content (srredsim.content) for one training stack.
 
     Randomised over the range of 2-beam 2D-SIM / TIRF-SIM systems: emission wavelength (so the
@@ -113,6 +113,12 @@ def sim_training_config(rng: np.random.Generator, size: int = 128, phases: int =
     absent pattern, where nothing beyond widefield can be learned), phase-step errors, OTF damping
     and aberrations, haze, bleaching, 1-1000 photons, camera gain/read noise/offset.
     """
+    if easy:  # the first curriculum stage: clear patterns and plenty of light (see module docstring)
+        return SimulationConfig(
+            size=size, optics=default_optics().model_copy(update={"phases": phases}), photons=(50.0, 1000.0),
+            structures="generic", density=float(np.exp(rng.uniform(np.log(0.5), np.log(2.0)))), target="truth",
+            k_fraction=(0.75, 0.95), modulation=(0.6, 0.95), angle_offset_deg=None, haze=(0.0, 0.3),
+            truth_blur_px=truth_blur_px)
     optics = OpticsConfig(na=1.4, wavelength_nm=float(rng.uniform(*SIM_WAVELENGTH_NM)), pixel_size_um=0.08,
                           angles=3, phases=phases, beams=2)
     k0 = float(rng.uniform(*SIM_K_FRACTION))
@@ -132,25 +138,26 @@ def sim_training_config(rng: np.random.Generator, size: int = 128, phases: int =
 
 
 def sim_training_stack(index: int, size: int = 128, seed: int = SIM_SEED, phases: int = 5,
-                       targets=TARGETS, truth_blur_px: float = 1.0) -> SimulatedStack:
+                       targets=TARGETS, truth_blur_px: float = 1.0, easy: bool = False) -> SimulatedStack:
     """Training stack ``index`` of the SIM recipe (see :func:`sim_training_config`)."""
     rng = np.random.default_rng([seed, index, phases, 3])
-    cfg = sim_training_config(rng, size, phases, truth_blur_px)
+    cfg = sim_training_config(rng, size, phases, truth_blur_px, easy=easy)
     return simulate_stack(cfg, seed=(seed, index, phases), targets=list(targets))
 
 
 # ---------------------------------------------------------------------------------------------
 # writing the training folders
 # ---------------------------------------------------------------------------------------------
-RECIPES = ("sim", "bio")
+RECIPES = ("sim", "sim-easy", "bio")
 
 
 def _write(job):
     folder, split, index, size, seed, targets, blur, recipe, phases = job
     from srredsim.tiff import write_sr_image, write_tiff
 
-    if recipe == "sim":
-        stack = sim_training_stack(index, size, seed, phases, targets=targets, truth_blur_px=blur)
+    if recipe in ("sim", "sim-easy"):
+        stack = sim_training_stack(index, size, seed, phases, targets=targets, truth_blur_px=blur,
+                                   easy=recipe == "sim-easy")
     else:
         stack = training_stack(index, size, seed, targets=targets, truth_blur_px=blur)
     folder = Path(folder)
@@ -175,7 +182,7 @@ def write_training_data(out: str | os.PathLike, count: int, val_count: int = 16,
     if recipe == "bio" and phases != 5:
         raise SrredsimError("the 'bio' recipe simulates 3x5 stacks only")
     if seed is None:
-        seed = SIM_SEED if recipe == "sim" else TRAIN_SEED
+        seed = {"sim": SIM_SEED, "sim-easy": SIM_SEED + 1}.get(recipe, TRAIN_SEED)
     from tqdm import tqdm
 
     if count < 1 or val_count < 0 or workers < 1:
@@ -230,8 +237,9 @@ def main(argv=None) -> int:
     t.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     t.add_argument("--seed", type=int, default=None, help="default: the recipe's own seed")
     t.add_argument("--recipe", choices=RECIPES, default="sim",
-                   help="sim: generic content and randomised acquisitions (the shipped models); "
-                        "bio: filaments/vesicles/beads at fixed optics (the first models)")
+                   help="sim: generic content and randomised acquisitions (the shipped models); sim-easy: "
+                        "the same content with clear patterns and plenty of light (the first curriculum "
+                        "stage); bio: filaments/vesicles/beads at fixed optics (the first models)")
     t.add_argument("--phases", type=int, choices=[3, 5], default=5, help="phases per angle (3 angles)")
     t.add_argument("--targets", default=",".join(TARGETS), help="comma-separated targets to write")
     t.add_argument("--truth-blur", type=float, default=1.0,

@@ -70,6 +70,7 @@ class SimulationConfig(BaseModel):
     modulation: Range = Field((0.5, 0.95), description="pattern contrast m")
     angle_offset_deg: float | None = Field(None, description="direction of the first angle; None: random")
     angle_jitter_deg: float = Field(0.5, ge=0, le=10, description="std of the error of each angle")
+    phase_offset_rad: float | None = Field(None, description="pattern phase of every angle's first frame; None: random")
     phase_jitter_rad: float = Field(0.03, ge=0, le=1, description="std of the error of each phase step")
     intensity_fluctuation: float = Field(0.03, ge=0, le=0.5, description="std of the relative frame intensity")
     bleaching: Range = Field((0.0, 0.15), description="fraction of intensity lost over the stack")
@@ -323,6 +324,8 @@ def simulate_stack(cfg: SimulationConfig | None = None, seed: int | Sequence[int
             dc = 1 + 2 * ratio ** 2
             mods = [contrast * 4 * ratio / dc, contrast * 2 * ratio ** 2 / dc]
         phi0 = rng.uniform(0, 2 * np.pi)
+        if cfg.phase_offset_rad is not None:
+            phi0 = float(cfg.phase_offset_rad)
         frame_phases = phi0 + 2 * np.pi * np.arange(P) / P + cfg.phase_jitter_rad * rng.normal(size=P)
         vec = pattern_vector(theta, kmag, n, px)  # the highest band's vector k
         band_phases = []
