@@ -16,7 +16,7 @@ Steps (each prints what it does):
 
  1. simulate a data folder ``DATA/trainx trainy testx testy`` (+ ``truth/``, ``params/``)
     with :func:`srredsim.simulate.simulate_dataset`;
- 2. load and pair it (:func:`srredsim.data.find_pairs`, :class:`srredsim.data.PairedData`);
+ 2. load and pair it (:func:`srredsim.pairs.find_pairs`, :class:`srredsim.pairs.PairedData`);
  3. normalisation: the paper's global min/max versus per-image percentiles;
  4. build SR-REDSIM (:func:`srredsim.models.build_sr_redsim`);
  5. train (:func:`srredsim.train.train`) into a run folder;
@@ -176,7 +176,7 @@ def main(argv=None) -> int:
 
     # 2. load and pair -------------------------------------------------------------------------
     from srredsim.config import NormalizationConfig
-    from srredsim.data import PairedData, find_pairs
+    from srredsim.pairs import PairedData, find_pairs
 
     step(2, "load and pair the data",
          "find_pairs() pairs trainx/ with trainy/ by file name and names any file without a partner; "
@@ -337,7 +337,8 @@ def main(argv=None) -> int:
 
     # 9. export and validate -------------------------------------------------------------------
     from srredsim.export.api import export_run
-    from srredsim.export.validate import failed_checks, format_table, validate_package
+    from srredsim.export.checks import failed_checks, format_table
+    from srredsim.export.validate import validate_package
 
     package = out / "sr-redsim-example.bioimageio.zip"
     step(9, "export a bioimage.io package and validate it",

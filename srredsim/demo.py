@@ -38,6 +38,7 @@ class DemoSettings:
     export: bool = True
     validate_formats: tuple[str, ...] | None = None  # None = every weight format
     overwrite: bool = False
+    engine: str = "auto"
 
     @classmethod
     def quick(cls, out: Path, **kw) -> "DemoSettings":
@@ -61,7 +62,7 @@ def run_demo(s: DemoSettings, log: Callable[[str], None] = print) -> Path:
     t_start = time.perf_counter()
     model_path = resolve(s.model)
     log(f"[1/4] loading the model {s.model} ({model_path})")
-    model = open_model(model_path)
+    model = open_model(model_path, engine=s.engine)
 
     n = len(s.photons) * s.count
     log(f"[2/4] simulating {n} held-out stack(s) of 15x{s.size}x{s.size} at {', '.join(f'{p:g}' for p in s.photons)} "
@@ -87,7 +88,8 @@ def run_demo(s: DemoSettings, log: Callable[[str], None] = print) -> Path:
     package = None
     if s.export:
         from srredsim.export.api import export_run
-        from srredsim.export.validate import failed_checks, format_table, validate_package
+        from srredsim.export.checks import failed_checks, format_table
+        from srredsim.export.validate import validate_package
 
         package = out / "sr-redsim.bioimageio.zip"
         log(f"[3/4] exporting the bioimage.io package -> {package}")

@@ -70,7 +70,7 @@ def test_bad_raw_inputs(tmp_path, case, match):
 
 
 def test_pairs_name_the_unpaired_files(tmp_path):
-    from srredsim.data import find_pairs
+    from srredsim.pairs import find_pairs
 
     root = write_toy_folder(tmp_path / "d", n_train=3, size=16)
     (root / "trainy" / "img001.tif").rename(root / "trainy" / "other.tif")
@@ -80,7 +80,7 @@ def test_pairs_name_the_unpaired_files(tmp_path):
 
 
 def test_empty_and_missing_folders(tmp_path):
-    from srredsim.data import find_pairs
+    from srredsim.pairs import find_pairs
 
     with pytest.raises(SrredsimError, match="no such data folder"):
         find_pairs(tmp_path / "nope")
@@ -93,7 +93,7 @@ def test_empty_and_missing_folders(tmp_path):
 
 
 def test_reference_must_be_twice_the_raw_size(tmp_path):
-    from srredsim.data import PairedData, find_pairs
+    from srredsim.pairs import PairedData, find_pairs
     from srredsim.tiff import write_tiff
 
     root = write_toy_folder(tmp_path / "d", n_train=2, size=16)
@@ -104,7 +104,7 @@ def test_reference_must_be_twice_the_raw_size(tmp_path):
 
 def _aligned_data(tmp_path, size=24):
     """Raw frames = 2x2-binned reference (+ frame offset), so alignment can be checked exactly."""
-    from srredsim.data import PairedData, find_pairs
+    from srredsim.pairs import PairedData, find_pairs
     from srredsim.tiff import write_tiff
 
     rng = np.random.default_rng(5)
@@ -123,7 +123,7 @@ def _aligned_data(tmp_path, size=24):
 
 @pytest.mark.parametrize("augment", [False, True])
 def test_patches_are_aligned_and_augmented_consistently(tmp_path, augment):
-    from srredsim.data import PatchSampler
+    from srredsim.pairs import PatchSampler
 
     data, norm = _aligned_data(tmp_path)
     s = PatchSampler(data, norm, DataConfig(patch_size=8, augment=augment), seed=4)
@@ -135,7 +135,7 @@ def test_patches_are_aligned_and_augmented_consistently(tmp_path, augment):
 
 
 def test_sampling_depends_only_on_seed_and_epoch(tmp_path):
-    from srredsim.data import PatchSampler
+    from srredsim.pairs import PatchSampler
 
     data, norm = _aligned_data(tmp_path)
     cfg = DataConfig(patch_size=8)
@@ -149,7 +149,7 @@ def test_sampling_depends_only_on_seed_and_epoch(tmp_path):
 
 
 def test_uncached_data_read_from_disk_equals_cached(tmp_path):
-    from srredsim.data import PairedData, PatchSampler, find_pairs
+    from srredsim.pairs import PairedData, PatchSampler, find_pairs
 
     root = write_toy_folder(tmp_path / "d", n_train=2, size=16)
     norm = NormalizationConfig()

@@ -186,7 +186,7 @@ def test_savedmodel_signatures(exported):
 
 # ---- validate ---------------------------------------------------------------------------------
 def test_validate_passes_every_check(validated):
-    from srredsim.export.validate import failed_checks, format_table
+    from srredsim.export.checks import failed_checks, format_table
 
     table = format_table(validated)
     assert not failed_checks(validated), table
@@ -199,7 +199,7 @@ def test_validate_passes_every_check(validated):
 
 
 def test_validate_accepts_an_unpacked_folder(unpacked):
-    from srredsim.export.validate import failed_checks
+    from srredsim.export.checks import failed_checks
 
     results = lint_only(unpacked)
     assert not failed_checks(results), [(r.name, r.detail) for r in failed_checks(results)]
@@ -473,7 +473,8 @@ def test_global_normalization_package_validates(tmp_path):
     from srredsim.config import RunConfig
     from srredsim.export.api import export_run
     from srredsim.export.engines import open_artifact
-    from srredsim.export.validate import failed_checks, format_table, validate_package
+    from srredsim.export.checks import failed_checks, format_table
+    from srredsim.export.validate import validate_package
 
     run = make_run(tmp_path / "glob", normalization={"mode": "global", "x_min": 100.0, "x_max": 400.0,
                                                      "y_min": 0.0, "y_max": 2000.0})
@@ -503,7 +504,8 @@ def test_full_size_model_exports_and_validates(tmp_path, capsys):
     import time
 
     from srredsim.export.api import export_run
-    from srredsim.export.validate import failed_checks, format_table, validate_package
+    from srredsim.export.checks import failed_checks, format_table
+    from srredsim.export.validate import validate_package
 
     run = make_run(tmp_path / "full", filters=64, depth=10)
     t = time.perf_counter()
