@@ -44,6 +44,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args) -> int:
+    import sys
+
     from srredsim.errors import SrredsimError, write_json
     from srredsim.fiji_check import FijiCheckSettings, fiji_dir_from_env, format_report, run_fiji_check
 
@@ -56,7 +58,7 @@ def run(args) -> int:
         dij_version=None if args.dij_version == "auto" else args.dij_version, fairsim=not args.no_fairsim,
         classical=not args.no_classical, optics=opt.optics_given(args), wiener=args.wiener,
         tolerance=args.tolerance)
-    report = run_fiji_check(settings, log=(lambda m: None) if args.quiet else print)
+    report = run_fiji_check(settings, log=(lambda m: None) if args.quiet else lambda m: print(m, file=sys.stderr))
     print(opt.json_text(report) if args.json else format_report(report))
     if args.output_json is not None:
         write_json(args.output_json, report)
