@@ -208,8 +208,10 @@ def predict_files(model, inputs, outputs, *, tile: int | None = None, halo: int 
 
     ``model`` is a loaded model handle (``.predict(raw, tile=, halo=, batch_size=, progress=)``,
     ``.frames``, ``.halo``, ``.size_multiple``, ``.pixel_size_um``). Every input's header is
-    checked (frames, size, tiles) before the first prediction, so a bad file fails fast. Output
-    pixel size: ``pixel_size_um`` (the user's) else the file's else the model's, halved. Yields
+    checked (frames, size, tiles) before the first prediction, so a bad file fails fast; pixel
+    values (NaN/Inf, all zeros) are checked as each stack is read. Output
+    pixel size: ``pixel_size_um`` (the user's) else the file's else the model's, halved. ``log`` gets
+    the total tile count once the first stack has been read. Yields
     ``(input, output, sr_shape, raw_pixel_size_um)`` after each file is written.
     """
     from srredsim.tiff import read_raw_stack, read_stack_header, write_sr_image
@@ -217,12 +219,12 @@ def predict_files(model, inputs, outputs, *, tile: int | None = None, halo: int 
     halo = model.halo if halo is None else halo
     headers = [read_stack_header(p, frames=model.frames) for p in inputs]
     plans = [count_tiles(h.shape[1:], tile, halo, 8, model.size_multiple) for h in headers]
-    if log:
-        log(sum(plans))
-    for path, out, header in zip(inputs, outputs, headers):
-        raw, meta = read_raw_stack(path, frames=model.frames)
+    for i, (path, out) in enumerate(zip(inputs, outputs)):
+        raw, meta = read_raw_stack(path, frames=model.frames)  # pixels: NaN/Inf are found here
         if not np.any(raw):
             raise SrredsimError(f"{path}: the stack is all zeros")
+        if i == 0 and log:  # after the first stack passed, so a bad single file gives one error line only
+            log(sum(plans))
         sr = model.predict(raw, tile=tile, halo=halo, batch_size=batch_size, progress=progress)
         px = pixel_size_um or meta.pixel_size_um or model.pixel_size_um
         write_sr_image(out, sr, raw_pixel_size_um=px)
