@@ -149,7 +149,10 @@ def _write_examples(out: Path, photons: float, size: int, model) -> None:
 
 
 def _report(s, model_path, summary, tables, res, validation, package, seconds, light_equivalent) -> str:
+    from srredsim.recipes import default_optics
+
     low, high = min(s.photons), max(s.photons)
+    o = default_optics()  # what the held-out stacks are simulated with (srredsim.comparison)
 
     def val(method, ph, metric="psnr", ref="truth"):
         r = next((x for x in summary if x["method"] == method and x["photons"] == ph and x["reference"] == ref), None)
@@ -158,7 +161,8 @@ def _report(s, model_path, summary, tables, res, validation, package, seconds, l
     lines = [
         "# srredsim demo report", "",
         f"Model: `{s.model}` ({model_path}). Held-out simulated stacks: {s.count} per light level, "
-        f"15 x {s.size} x {s.size} raw frames (3 angles x 5 phases, NA 1.4, 525 nm, 80 nm pixels), "
+        f"{o.frames} x {s.size} x {s.size} raw frames ({o.angles} angles x {o.phases} phases, NA {o.na:g}, "
+        f"{o.wavelength_nm:g} nm, {o.pixel_size_um * 1000:g} nm pixels), "
         "mixed structures, pattern angles and seed never used in training (`srredsim.recipes`).",
         "Light = mean detected photons per camera pixel per raw frame (peak in the tables). Scores follow the "
         "evaluation protocol of docs/physics.md: sub-pixel registration, 32-pixel border crop, least-squares "

@@ -43,8 +43,9 @@ ANGLE_PERIOD_DEG = 60.0  # 180 / 3 angles
 
 
 def default_optics() -> OpticsConfig:
-    """The default model's optics: NA 1.4 oil, 525 nm emission, 80 nm camera pixels, 3x5, 2-beam."""
-    return OpticsConfig(na=1.4, wavelength_nm=525.0, pixel_size_um=0.08, angles=3, phases=5, beams=2)
+    """The default model's optics: OpticsConfig's defaults (NA 1.4 oil, 525 nm emission, 80 nm camera
+    pixels, 3x5, 2-beam), the one place they are written."""
+    return OpticsConfig()
 
 
 def _training_angle(rng: np.random.Generator) -> float:
