@@ -24,7 +24,7 @@ computed and printed.
 
     python examples/run_package_with_bioimageio_core.py                       # exports 'default' first
     python examples/run_package_with_bioimageio_core.py my.bioimageio.zip     # any SR-REDSIM package
-    python examples/run_package_with_bioimageio_core.py my.bioimageio.zip --input raw.tif --out results/
+    python examples/run_package_with_bioimageio_core.py my.bioimageio.zip --input raw.tif -o results/
 """
 
 from __future__ import annotations
@@ -68,8 +68,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--weight-format", default="onnx",
                    choices=WEIGHT_FORMATS,
                    help="which weights of the package bioimageio.core runs")
-    p.add_argument("--out", type=Path, default=None,
+    p.add_argument("-o", "--output", dest="out", type=Path, default=None,
                    help="folder for raw.tif and both predictions; default: a temporary folder")
+    p.add_argument("--out", dest="out", type=Path, help=argparse.SUPPRESS)  # the old spelling
     return p.parse_args(argv)
 
 
@@ -122,7 +123,7 @@ def main(argv=None) -> int:
     try:
         return run(args, workdir)
     finally:
-        if args.out is not None:  # everything worth keeping is in --out
+        if args.out is not None:  # everything worth keeping is in --output
             shutil.rmtree(workdir, ignore_errors=True)
         else:
             print(f"kept {workdir} (the package and the results); delete it when done")

@@ -8,15 +8,15 @@ predicted a test stack, looked at the result and saved the model. This script do
 a classical reconstruction to compare against, scores against the known ground truth, and a
 bioimage.io package for Fiji/DeepImageJ that is validated before you ship it.
 
-    python examples/seed_workflow.py --out /tmp/srredsim-example --quick   # ~1 minute, tiny network
-    python examples/seed_workflow.py --out /tmp/srredsim-example           # a few minutes on 2 cores
-    python examples/seed_workflow.py --out runs/paper --full               # the paper's settings (GPU)
+    python examples/seed_workflow.py -o /tmp/srredsim-example --quick   # ~1 minute, tiny network
+    python examples/seed_workflow.py -o /tmp/srredsim-example           # a few minutes on 2 cores
+    python examples/seed_workflow.py -o runs/paper --full               # the paper's settings (GPU)
 
 Steps (each prints what it does):
 
  1. simulate a data folder ``DATA/trainx trainy testx testy`` (+ ``truth/``, ``params/``)
     with :func:`srredsim.simulate.simulate_dataset`;
- 2. load and pair it (:func:`srredsim.data.find_pairs`, :class:`srredsim.data.PairedData`);
+ 2. load and pair it (:func:`srredsim.pairs.find_pairs`, :class:`srredsim.pairs.PairedData`);
  3. normalisation: the paper's global min/max versus per-image percentiles;
  4. build SR-REDSIM (:func:`srredsim.models.build_sr_redsim`);
  5. train (:func:`srredsim.train.train`) into a run folder;
@@ -27,7 +27,7 @@ Steps (each prints what it does):
  9. export a bioimage.io package (:func:`srredsim.export.api.export_run`) and validate it
     (:func:`srredsim.export.validate.validate_package`).
 
-Everything lands in ``--out``; ``summary.json`` there records settings, timings and scores.
+Everything lands in ``--output``; ``summary.json`` there records settings, timings and scores.
 """
 
 from __future__ import annotations
@@ -67,7 +67,9 @@ def parse_args(argv=None) -> argparse.Namespace:
         description="The seed notebook's SR-REDSIM workflow on simulated data: simulate, pair, normalise, "
                     "build, train, predict, look, score, export, validate.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    p.add_argument("--out", type=Path, required=True, help="output folder (created; must be empty or absent)")
+    out = p.add_mutually_exclusive_group(required=True)
+    out.add_argument("-o", "--output", dest="out", type=Path, help="output folder (created; must be empty or absent)")
+    out.add_argument("--out", dest="out", type=Path, help=argparse.SUPPRESS)  # the old spelling
     size = p.add_mutually_exclusive_group()
     size.add_argument("--quick", action="store_true",
                       help="tiny: 64 px stacks, 8 filters, depth 2, 3 epochs (about a minute on 2 cores)")
@@ -83,7 +85,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--seed", type=int, default=0,
                    help="seed of the simulation and of the training (weights, patches, TensorFlow op determinism)")
     p.add_argument("--overwrite", action="store_true",
-                   help="replace --out if it holds the results of an earlier run of this script")
+                   help="replace --output if it holds the results of an earlier run of this script")
     return p.parse_args(argv)
 
 
@@ -143,7 +145,7 @@ def main(argv=None) -> int:
         else:
             sys.exit(f"{out} exists and is not empty" + (
                 "; --overwrite only replaces a folder written by this script (it has summary.json)"
-                if args.overwrite else "; choose another --out or pass --overwrite"))
+                if args.overwrite else "; choose another --output or pass --overwrite"))
     out.mkdir(parents=True, exist_ok=True)
     timings: dict[str, float] = {}
     summary = {"mode": mode, "settings": s, "normalization": args.normalization, "seed": args.seed}
@@ -176,7 +178,7 @@ def main(argv=None) -> int:
 
     # 2. load and pair -------------------------------------------------------------------------
     from srredsim.config import NormalizationConfig
-    from srredsim.data import PairedData, find_pairs
+    from srredsim.pairs import PairedData, find_pairs
 
     step(2, "load and pair the data",
          "find_pairs() pairs trainx/ with trainy/ by file name and names any file without a partner; "
@@ -247,8 +249,7 @@ def main(argv=None) -> int:
         "normalization": {"mode": args.normalization},
         "data": {"patch_size": s["patch"], "patches_per_image": s["patches_per_image"]},
         "train": {"epochs": s["epochs"], "batch_size": s["batch"], "learning_rate": 1e-3, "loss": "mse",
-                  "seed": args.seed, "max_minutes": args.max_minutes,
-                  "tensorboard": mode == "full"},
+                  "seed": args.seed, "max_minutes": args.max_minutes},
         "metadata": {"name": "SR-REDSIM example",
                      "training_data": f"{s['train']} stacks simulated with srredsim.simulate "
                                       "(examples/seed_workflow.py)"},
@@ -337,7 +338,8 @@ def main(argv=None) -> int:
 
     # 9. export and validate -------------------------------------------------------------------
     from srredsim.export.api import export_run
-    from srredsim.export.validate import failed_checks, format_table, validate_package
+    from srredsim.export.checks import failed_checks, format_table
+    from srredsim.export.validate import validate_package
 
     package = out / "sr-redsim-example.bioimageio.zip"
     step(9, "export a bioimage.io package and validate it",

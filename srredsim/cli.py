@@ -1,10 +1,12 @@
 """The ``srredsim`` command line: a thin layer that parses arguments and dispatches.
 
 Each subcommand lives in ``srredsim/commands/<name>.py`` and provides ``HELP`` (one line),
-``add_arguments(parser)`` and ``run(args) -> int``. Command modules import TensorFlow/Keras only
-inside ``run``, so ``srredsim --help`` and argument errors are fast. Any
-:class:`~srredsim.errors.SrredsimError` becomes a one-line message on stderr and exit code 2;
-Ctrl-C exits with 130.
+``add_arguments(parser)`` and ``run(args) -> int``; the options they share (``-o/--output``,
+``--overwrite``, ``--quiet``, ``--json``, ``--engine``, the optics flags) come from
+``srredsim/commands/_options.py``. Command modules import TensorFlow/Keras only inside ``run``,
+so ``srredsim --help`` and argument errors are fast. Engines' log lines are silenced unless
+``--verbose`` (:mod:`srredsim.quiet`). Any :class:`~srredsim.errors.SrredsimError` becomes a
+one-line message on stderr and exit code 2; Ctrl-C exits with 130.
 """
 
 from __future__ import annotations
@@ -36,6 +38,22 @@ def _load(module: str):
     return importlib.import_module(f"srredsim.commands.{module}")
 
 
+class _HelpFormatter(argparse.HelpFormatter):
+    """Shows a default only where it says something (not for None/False flags) and not twice."""
+
+    def _get_help_string(self, action):
+        text = action.help or ""
+        if ("%(default)" in text or "default" in text or not action.option_strings
+                or any(action.default is x for x in (None, False, argparse.SUPPRESS))):
+            return text
+        return text + " (default: %(default)s)"
+
+
+def _add_verbose(p: argparse.ArgumentParser) -> None:
+    p.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS,
+                   help="let TensorFlow, absl, oneDNN and ONNX Runtime print their own log lines")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="srredsim",
@@ -43,6 +61,7 @@ def build_parser() -> argparse.ArgumentParser:
         "train, predict, evaluate and export to bioimage.io / Fiji.",
     )
     parser.add_argument("--version", action="version", version=f"srredsim {__version__}")
+    _add_verbose(parser)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, module in COMMANDS:
         try:
@@ -52,8 +71,9 @@ def build_parser() -> argparse.ArgumentParser:
                 raise
             continue
         p = sub.add_parser(name, help=mod.HELP, description=getattr(mod, "DESCRIPTION", mod.HELP),
-                           formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                           formatter_class=_HelpFormatter)
         mod.add_arguments(p)
+        _add_verbose(p)
         p.set_defaults(_run=mod.run)
     return parser
 
@@ -64,8 +84,13 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "_run", None):
         parser.print_help()
         return 1
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    from srredsim.commands._options import deprecation_notes
+    from srredsim.quiet import quiet_engines, verbose_engines
+
+    verbose_engines() if getattr(args, "verbose", False) else quiet_engines()
     os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+    for note in deprecation_notes(args):
+        print(f"srredsim {args.command}: note: {note}", file=sys.stderr)
     try:
         rc = args._run(args)
     except SrredsimError as exc:
@@ -74,6 +99,10 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"srredsim {args.command}: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # stdout piped into `head` and closed: stop quietly (Python docs' recipe)
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 1
     return int(rc or 0)
 
 

@@ -49,7 +49,7 @@ class OpticsConfig(_Section):
 
 
 class ModelConfig(_Section):
-    """Network architecture. ``sr_redsim`` is the paper's network (ARCHITECTURE §3)."""
+    """Network architecture. ``sr_redsim`` is the paper's network (docs/architecture.md, section 3)."""
 
     architecture: Literal["sr_redsim", "unet"] = "sr_redsim"
     in_channels: int = Field(15, ge=1, le=256)

@@ -38,6 +38,7 @@ class DemoSettings:
     export: bool = True
     validate_formats: tuple[str, ...] | None = None  # None = every weight format
     overwrite: bool = False
+    engine: str = "auto"
 
     @classmethod
     def quick(cls, out: Path, **kw) -> "DemoSettings":
@@ -61,7 +62,7 @@ def run_demo(s: DemoSettings, log: Callable[[str], None] = print) -> Path:
     t_start = time.perf_counter()
     model_path = resolve(s.model)
     log(f"[1/4] loading the model {s.model} ({model_path})")
-    model = open_model(model_path)
+    model = open_model(model_path, engine=s.engine)
 
     n = len(s.photons) * s.count
     log(f"[2/4] simulating {n} held-out stack(s) of 15x{s.size}x{s.size} at {', '.join(f'{p:g}' for p in s.photons)} "
@@ -87,7 +88,8 @@ def run_demo(s: DemoSettings, log: Callable[[str], None] = print) -> Path:
     package = None
     if s.export:
         from srredsim.export.api import export_run
-        from srredsim.export.validate import failed_checks, format_table, validate_package
+        from srredsim.export.checks import failed_checks, format_table
+        from srredsim.export.validate import validate_package
 
         package = out / "sr-redsim.bioimageio.zip"
         log(f"[3/4] exporting the bioimage.io package -> {package}")
@@ -147,7 +149,10 @@ def _write_examples(out: Path, photons: float, size: int, model) -> None:
 
 
 def _report(s, model_path, summary, tables, res, validation, package, seconds, light_equivalent) -> str:
+    from srredsim.recipes import default_optics
+
     low, high = min(s.photons), max(s.photons)
+    o = default_optics()  # what the held-out stacks are simulated with (srredsim.comparison)
 
     def val(method, ph, metric="psnr", ref="truth"):
         r = next((x for x in summary if x["method"] == method and x["photons"] == ph and x["reference"] == ref), None)
@@ -156,7 +161,8 @@ def _report(s, model_path, summary, tables, res, validation, package, seconds, l
     lines = [
         "# srredsim demo report", "",
         f"Model: `{s.model}` ({model_path}). Held-out simulated stacks: {s.count} per light level, "
-        f"15 x {s.size} x {s.size} raw frames (3 angles x 5 phases, NA 1.4, 525 nm, 80 nm pixels), "
+        f"{o.frames} x {s.size} x {s.size} raw frames ({o.angles} angles x {o.phases} phases, NA {o.na:g}, "
+        f"{o.wavelength_nm:g} nm, {o.pixel_size_um * 1000:g} nm pixels), "
         "mixed structures, pattern angles and seed never used in training (`srredsim.recipes`).",
         "Light = mean detected photons per camera pixel per raw frame (peak in the tables). Scores follow the "
         "evaluation protocol of docs/physics.md: sub-pixel registration, 32-pixel border crop, least-squares "

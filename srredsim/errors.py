@@ -1,4 +1,4 @@
-"""One error type for everything a user can get wrong, and atomic file writing.
+"""One error type for everything a user can get wrong, and atomic file writing (JSON included).
 
 The command line turns :class:`SrredsimError` into a one-line message and a non-zero exit code;
 any other exception is a bug and keeps its traceback. Writers use :func:`atomic_path` so that a
@@ -93,3 +93,27 @@ def atomic_dir(target: str | os.PathLike, overwrite: bool = False) -> Iterator[P
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+
+
+def json_text(obj) -> str:
+    """Strict JSON: NaN and infinities (which JSON lacks) become null; paths and other objects strings."""
+    import json
+    import math
+
+    def clean(v):
+        if isinstance(v, float) and not math.isfinite(v):
+            return None
+        if isinstance(v, dict):
+            return {str(k): clean(x) for k, x in v.items()}
+        if isinstance(v, (list, tuple)):
+            return [clean(x) for x in v]
+        return v
+
+    return json.dumps(clean(obj), indent=2, allow_nan=False, default=str)
+
+
+def write_json(path: str | os.PathLike, obj) -> Path:
+    """Write :func:`json_text` of ``obj`` atomically."""
+    with atomic_path(path) as tmp:
+        tmp.write_text(json_text(obj) + "\n")
+    return Path(path)

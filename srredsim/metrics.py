@@ -1,4 +1,4 @@
-"""Image-quality metrics against a ground truth (ARCHITECTURE §9; protocol in docs/physics.md).
+"""Image-quality metrics against a ground truth (the protocol: docs/physics.md, section 4).
 
 * :func:`register` — sub-pixel translation of an image onto a reference (phase correlation,
   refined by a matrix-multiply DFT to 1/``upsample`` pixel) and :func:`shift_image` to apply it.
@@ -145,6 +145,21 @@ def ssim(image: np.ndarray, reference: np.ndarray, sigma: float = 1.5) -> float:
     s = ((2 * mx * my + c1) * (2 * vxy + c2)) / ((mx ** 2 + my ** 2 + c1) * (vx + vy + c2))
     pad = radius
     return float(s[pad:-pad, pad:-pad].mean()) if min(s.shape) > 2 * pad else float(s.mean())
+
+
+def max_difference(image: np.ndarray, reference: np.ndarray) -> tuple[float, float]:
+    """``(max |image - reference|, that divided by the reference's max - min)``.
+
+    The one meaning of a "tolerance" in srredsim (``validate --tolerance``, ``fiji-check
+    --tolerance``): the largest pixel difference relative to the reference's range, so the same
+    number works for outputs in network units and in the data's own units.
+    """
+    a = np.asarray(image, np.float64)
+    b = np.asarray(reference, np.float64)
+    if a.shape != b.shape:
+        raise SrredsimError(f"cannot compare images of shapes {a.shape} and {b.shape}")
+    d = float(np.max(np.abs(a - b))) if a.size else 0.0
+    return d, d / data_range(b)
 
 
 # ---------------------------------------------------------------------------------------------

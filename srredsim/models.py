@@ -1,6 +1,6 @@
 """Network builders: SR-REDSIM (the paper's network) and the U-Net variant of the seed notebook.
 
-SR-REDSIM (Shah et al., Photonics Research 9, B168, 2021; ARCHITECTURE §3) is a RED-Net style
+SR-REDSIM (Shah et al., Photonics Research 9, B168, 2021; docs/architecture.md, section 3) is a RED-Net style
 encoder-decoder working at the raw resolution, followed by a learned 2x up-sampling:
 
 * encoder: ``2*depth + 1`` 3x3 convolutions (stride 1, ReLU); the outputs of convolutions
@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from srredsim.config import ModelConfig
 
-SR_REDSIM_PARAMS_64 = 1_560_257  # 64 filters, depth 10, 15 input channels (ARCHITECTURE §3)
+SR_REDSIM_PARAMS_64 = 1_560_257  # 64 filters, depth 10, 15 input channels (docs/architecture.md, section 3)
 
 
 def _keras():

@@ -15,8 +15,10 @@ Units and conventions
 * Pattern directions are angles in radians from the +x axis (image columns), measured towards +y
   (image rows); a pattern vector ``(ky, kx)`` is stored row-first like numpy indices.
 
-Optics are described by :class:`srredsim.config.OpticsConfig`; :func:`make_optics` builds one
-from loose values with a one-line :class:`~srredsim.errors.SrredsimError` for unphysical input.
+Optics are described by :class:`srredsim.config.OpticsConfig` (which holds the defaults);
+:func:`make_optics` builds one from loose values and :func:`resolve_optics` from a command's
+flags, the data file and a model, both with a one-line :class:`~srredsim.errors.SrredsimError`
+for unphysical input.
 """
 
 from __future__ import annotations
@@ -30,33 +32,55 @@ from srredsim.config import OpticsConfig
 from srredsim.errors import SrredsimError
 
 __all__ = [
-    "OpticsConfig", "make_optics", "check_sampling", "cutoff_cycles_per_um", "cutoff_fft_px",
+    "OpticsConfig", "make_optics", "resolve_optics", "check_sampling", "cutoff_cycles_per_um", "cutoff_fft_px",
     "cycles_to_fft_px", "fft_px_to_cycles", "freq_grid", "radial_freq", "ideal_otf",
     "otf_profile", "otf_2d", "apodization", "pattern_vector", "pattern_angles",
 ]
 
 
-def make_optics(na: float = 1.4, wavelength_nm: float = 525.0, pixel_size_um: float = 0.08,
-                refractive_index: float = 1.518, angles: int = 3, phases: int = 5,
-                beams: int = 2) -> OpticsConfig:
-    """Build a validated :class:`OpticsConfig`; unphysical values raise a one-line error."""
+def make_optics(na: float | None = None, wavelength_nm: float | None = None, pixel_size_um: float | None = None,
+                refractive_index: float | None = None, angles: int | None = None, phases: int | None = None,
+                beams: int | None = None) -> OpticsConfig:
+    """Build a validated :class:`OpticsConfig`; unphysical values raise a one-line error.
+
+    A value left at None takes the default of :class:`OpticsConfig` (the one place optics
+    defaults are written).
+    """
+    given = {"na": na, "wavelength_nm": wavelength_nm, "pixel_size_um": pixel_size_um,
+             "refractive_index": refractive_index, "angles": angles, "phases": phases, "beams": beams}
+    return _build({k: v for k, v in given.items() if v is not None})
+
+
+def resolve_optics(given: dict, *, file_pixel_size_um: float | None = None,
+                   base: OpticsConfig | None = None) -> OpticsConfig:
+    """Optics for a command: the values ``given`` (flags), else the pixel size the data file states,
+    else ``base`` (e.g. the optics a model was trained for), else the defaults of :class:`OpticsConfig`."""
+    values = base.model_dump() if base is not None else {}
+    if file_pixel_size_um and "pixel_size_um" not in given:
+        values["pixel_size_um"] = float(file_pixel_size_um)
+    values.update(given)
+    return _build(values)
+
+
+def _build(values: dict) -> OpticsConfig:
     from pydantic import ValidationError
 
-    for name, value in (("NA", na), ("wavelength", wavelength_nm), ("pixel size", pixel_size_um),
-                        ("refractive index", refractive_index)):
+    defaults = OpticsConfig()
+    get = lambda k: values.get(k, getattr(defaults, k))  # noqa: E731
+    for name, key in (("NA", "na"), ("wavelength", "wavelength_nm"), ("pixel size", "pixel_size_um"),
+                      ("refractive index", "refractive_index")):
+        value = get(key)
         if value is None or not math.isfinite(float(value)):
             raise SrredsimError(f"optics: {name} must be a finite number, got {value}")
-    if pixel_size_um <= 0:
-        raise SrredsimError(f"optics: pixel size must be positive, got {pixel_size_um} µm")
-    if na <= 0:
-        raise SrredsimError(f"optics: NA must be positive, got {na}")
-    if na >= refractive_index:
+    if get("pixel_size_um") <= 0:
+        raise SrredsimError(f"optics: pixel size must be positive, got {get('pixel_size_um')} µm")
+    if get("na") <= 0:
+        raise SrredsimError(f"optics: NA must be positive, got {get('na')}")
+    if get("na") >= get("refractive_index"):
         raise SrredsimError(
-            f"optics: NA {na} must be smaller than the refractive index {refractive_index}")
+            f"optics: NA {get('na')} must be smaller than the refractive index {get('refractive_index')}")
     try:
-        return OpticsConfig(na=na, wavelength_nm=wavelength_nm, pixel_size_um=pixel_size_um,
-                            refractive_index=refractive_index, angles=angles, phases=phases,
-                            beams=beams)
+        return OpticsConfig(**values)
     except ValidationError as exc:
         msgs = []
         for err in exc.errors():

@@ -10,6 +10,11 @@ the window size is halved and prediction retried (CSBDeep's strategy).
 
 ``predict_fn`` is any callable mapping a float32 batch ``(B, h, w, C)`` in network units to
 ``(B, 2h, 2w, 1)`` (or ``(B, 2h, 2w)``): a Keras model, an ONNX Runtime session, a SavedModel.
+
+The tiling policy lives here, so every caller gets it: ``tile=None`` (the default everywhere)
+predicts images up to :data:`WHOLE_IMAGE_MAX` pixels in one piece and larger ones in
+:data:`DEFAULT_TILE`-pixel tiles (:func:`default_tile`); ``tile=0`` forces one piece; any other
+number is the tile edge. :func:`predict_files` runs a model over many stacks one at a time.
 """
 
 from __future__ import annotations
@@ -23,6 +28,24 @@ from srredsim.errors import SrredsimError
 from srredsim.normalization import denormalize_output, normalize_raw
 
 PredictFn = Callable[[np.ndarray], np.ndarray]
+
+# Tiling policy: one piece up to this edge (a 1024^2 stack fits in a few GB on every engine), else tiles.
+WHOLE_IMAGE_MAX = 1024
+DEFAULT_TILE = 512
+
+
+def default_tile(h: int, w: int) -> int | None:
+    """The tile edge for an ``h x w`` raw image: None (one piece) up to WHOLE_IMAGE_MAX, else DEFAULT_TILE."""
+    return None if max(h, w) <= WHOLE_IMAGE_MAX else DEFAULT_TILE
+
+
+def resolve_tile(tile: int | None, h: int, w: int) -> int | None:
+    """``tile`` as given by a caller: None = the policy, 0 = one piece, else the edge itself."""
+    if tile is None:
+        return default_tile(h, w)
+    if tile < 0:
+        raise SrredsimError(f"tile size must be positive (or 0 for the whole image), got {tile}")
+    return tile or None
 
 
 def receptive_halo(architecture: str, depth: int = 10, levels: int = 5) -> int:
@@ -69,12 +92,14 @@ def predict_normalized(predict_fn: PredictFn, x: np.ndarray, tile: int | None = 
                        progress: Callable[[int], None] | None = None) -> np.ndarray:
     """Predict ``(2H, 2W)`` from a normalised ``(H, W, C)`` array, tiling when ``tile`` < H or W.
 
-    ``tile`` is the window edge in raw pixels (including halo); None predicts the whole image.
+    ``tile`` is the window edge in raw pixels (including halo); None applies :func:`default_tile`,
+    0 predicts the whole image in one piece.
     """
     x = np.asarray(x, dtype=np.float32)
     if x.ndim != 3:
         raise SrredsimError(f"expected (H, W, C), got shape {x.shape}")
     h0, w0, _ = x.shape
+    tile = resolve_tile(tile, h0, w0)
     # pad to the network's size multiple (U-Net) by reflection; cropped again at the end
     ph, pw = (-h0) % multiple, (-w0) % multiple
     if ph or pw:
@@ -140,8 +165,10 @@ def _check_window(tile, *pairs, halo, blend):
                                 f"{blend}: use a tile above {2 * halo + blend} pixels or a smaller --halo")
 
 
-def count_tiles(shape_hw: tuple[int, int], tile: int | None, halo: int, blend: int, multiple: int = 1) -> int:
+def count_tiles(shape_hw: tuple[int, int], tile: int | None, halo: int, blend: int = 8, multiple: int = 1) -> int:
+    """How many windows :func:`predict_normalized` will run (``tile`` as there: None = the policy)."""
     h, w = shape_hw
+    tile = resolve_tile(tile, h, w)
     h += (-h) % multiple
     w += (-w) % multiple
     if tile is None or (tile >= h and tile >= w):
@@ -162,7 +189,8 @@ def stack_to_hwc(raw: np.ndarray) -> np.ndarray:
 def predict_stack(predict_fn: PredictFn, raw: np.ndarray, norm: NormalizationConfig,
                   tile: int | None = None, halo: int = 48, blend: int = 8, multiple: int = 1,
                   batch_size: int = 1, progress=None) -> np.ndarray:
-    """Normalise a raw ``(C, H, W)`` stack, predict (tiled), and map back to reference units.
+    """Normalise a raw ``(C, H, W)`` stack, predict (tiled by the policy unless ``tile`` says
+    otherwise), and map back to reference units.
 
     Normalisation statistics are computed on the whole stack before tiling, so tiled and
     whole-image prediction see the same numbers.
@@ -171,6 +199,67 @@ def predict_stack(predict_fn: PredictFn, raw: np.ndarray, norm: NormalizationCon
     y = predict_normalized(predict_fn, x, tile=tile, halo=halo, blend=blend, multiple=multiple,
                            batch_size=batch_size, progress=progress)
     return denormalize_output(y, norm)
+
+
+def predict_files(model, inputs, outputs, *, tile: int | None = None, halo: int | None = None,
+                  batch_size: int = 1, pixel_size_um: float | None = None, progress=None, log=None):
+    """Predict raw stack files one at a time (read, predict, write, then the next), so a folder of
+    any size needs the memory of one stack.
+
+    ``model`` is a loaded model handle (``.predict(raw, tile=, halo=, batch_size=, progress=)``,
+    ``.frames``, ``.halo``, ``.size_multiple``, ``.pixel_size_um``). Every input's header is
+    checked (frames, size, tiles) before the first prediction, so a bad file fails fast; pixel
+    values (NaN/Inf, all zeros) are checked as each stack is read. Output
+    pixel size: ``pixel_size_um`` (the user's) else the file's else the model's, halved. ``log`` gets
+    the total tile count once the first stack has been read. Yields
+    ``(input, output, sr_shape, raw_pixel_size_um)`` after each file is written.
+    """
+    from srredsim.tiff import read_raw_stack, read_stack_header, write_sr_image
+
+    halo = model.halo if halo is None else halo
+    headers = [read_stack_header(p, frames=model.frames) for p in inputs]
+    plans = [count_tiles(h.shape[1:], tile, halo, 8, model.size_multiple) for h in headers]
+    for i, (path, out) in enumerate(zip(inputs, outputs)):
+        raw, meta = read_raw_stack(path, frames=model.frames)  # pixels: NaN/Inf are found here
+        if not np.any(raw):
+            raise SrredsimError(f"{path}: the stack is all zeros")
+        if i == 0 and log:  # after the first stack passed, so a bad single file gives one error line only
+            log(sum(plans))
+        sr = model.predict(raw, tile=tile, halo=halo, batch_size=batch_size, progress=progress)
+        px = pixel_size_um or meta.pixel_size_um or model.pixel_size_um
+        write_sr_image(out, sr, raw_pixel_size_um=px)
+        del raw
+        yield path, out, sr.shape, px
+
+
+def sampling_mismatch(data, model=None, model_pixel_size_um: float | None = None,
+                      tolerance: float = 0.05) -> str | None:
+    """A one-line warning when the data are sampled unlike the model's training data, else None.
+
+    A network is tied to the OTF cutoff in cycles per raw pixel it was trained on
+    (docs/architecture.md, section 8) and predict does not resample. ``data`` and ``model`` are
+    :class:`~srredsim.config.OpticsConfig`; when only the model's pixel size is known (an exported
+    artifact), the pixel sizes are compared.
+    """
+    from srredsim.optics import cutoff_cycles_per_um
+
+    if model is not None:
+        c_data = cutoff_cycles_per_um(data) * data.pixel_size_um
+        c_model = cutoff_cycles_per_um(model) * model.pixel_size_um
+        ratio = c_data / c_model
+        if abs(ratio - 1) <= tolerance:
+            return None
+        return (f"the data's OTF cutoff is {c_data:.3f} cycles per raw pixel (NA {data.na:g}, "
+                f"{data.wavelength_nm:g} nm, {data.pixel_size_um * 1000:.1f} nm pixels), the model was trained at "
+                f"{c_model:.3f} ({ratio - 1:+.0%}); predict does not resample, so expect a worse result")
+    if model_pixel_size_um:
+        ratio = data.pixel_size_um / model_pixel_size_um
+        if abs(ratio - 1) <= tolerance:
+            return None
+        return (f"the data's pixel size is {data.pixel_size_um * 1000:.1f} nm, the model's "
+                f"{model_pixel_size_um * 1000:.1f} nm ({ratio - 1:+.0%}); predict does not resample, so expect "
+                "a worse result")
+    return None
 
 
 def keras_predict_fn(model) -> PredictFn:

@@ -17,7 +17,7 @@ Light: training photons are log-uniform in 1-300 mean detected photons per camer
 raw frame (about 10-6000 peak photons, structure-dependent); every training stack carries all
 three targets (``truth``, ``bandlimited``, ``classical``) so the choice of target can be measured.
 
-``python -m srredsim.recipes training-data OUT --count N --workers W`` writes
+``python -m srredsim.recipes training-data -o OUT --count N --workers W`` writes
 ``OUT/trainx`` and one folder per target, ``OUT/<target>/{trainx -> ../trainx, trainy}``, plus a
 validation split in ``testx``/``testy``, ready for ``srredsim train OUT/truth ...``.
 """
@@ -43,8 +43,9 @@ ANGLE_PERIOD_DEG = 60.0  # 180 / 3 angles
 
 
 def default_optics() -> OpticsConfig:
-    """The default model's optics: NA 1.4 oil, 525 nm emission, 80 nm camera pixels, 3x5, 2-beam."""
-    return OpticsConfig(na=1.4, wavelength_nm=525.0, pixel_size_um=0.08, angles=3, phases=5, beams=2)
+    """The default model's optics: OpticsConfig's defaults (NA 1.4 oil, 525 nm emission, 80 nm camera
+    pixels, 3x5, 2-beam), the one place they are written."""
+    return OpticsConfig()
 
 
 def _training_angle(rng: np.random.Generator) -> float:
@@ -173,7 +174,7 @@ def _write(job):
 def write_training_data(out: str | os.PathLike, count: int, val_count: int = 16, size: int = 128,
                         workers: int = 1, seed: int | None = None, progress: bool = True,
                         targets=TARGETS, truth_blur_px: float = 1.0, recipe: str = "sim",
-                        phases: int = 5) -> Path:
+                        phases: int = 5, overwrite: bool = False) -> Path:
     """Write training data with the chosen targets: ``recipe="sim"`` (generic content and
     randomised acquisitions, :func:`sim_training_config`; ``phases`` 5 or 3) or ``"bio"`` (the
     first models' filaments/vesicles/beads recipe, 3x5 only)."""
@@ -188,7 +189,7 @@ def write_training_data(out: str | os.PathLike, count: int, val_count: int = 16,
     if count < 1 or val_count < 0 or workers < 1:
         raise SrredsimError("count and workers must be at least 1, val_count at least 0")
     out = Path(out)
-    with atomic_dir(out) as tmp:
+    with atomic_dir(out, overwrite=overwrite) as tmp:
         for sub in ["trainx", "testx", "params"]:
             (tmp / sub).mkdir()
         for t in targets:
@@ -226,15 +227,25 @@ def write_training_data(out: str | os.PathLike, count: int, val_count: int = 16,
 
 
 def main(argv=None) -> int:
+    """``python -m srredsim.recipes``: the srredsim command line's vocabulary (-o/--output, --overwrite,
+    --quiet, --test-count); errors are one line on stderr with exit code 2."""
+    import sys
+
+    from srredsim.commands import _options as opt
+
     p = argparse.ArgumentParser(prog="python -m srredsim.recipes", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="cmd", required=True)
     t = sub.add_parser("training-data", help="write the default model's training data (all targets)")
-    t.add_argument("out", type=Path)
-    t.add_argument("--count", type=int, default=3000)
-    t.add_argument("--val-count", type=int, default=32)
-    t.add_argument("--size", type=int, default=128)
-    t.add_argument("--workers", type=int, default=os.cpu_count() or 1)
+    opt.add_output(t, "output folder (refused if it exists, unless --overwrite)", metavar="DIR")
+    opt.add_legacy_positional(t, "legacy_output", "-o/--output", "OUT")
+    opt.add_overwrite(t, "an existing output folder (replaced only once the new one is complete)")
+    opt.add_quiet(t)
+    t.add_argument("--count", type=int, default=3000, help="training stacks (default 3000)")
+    t.add_argument("--test-count", type=int, default=32, help="validation stacks in testx/ (default 32)")
+    opt.add_legacy(t, "--val-count", "test_count", "--test-count", type=int)
+    t.add_argument("--size", type=int, default=128, help="raw frame edge in pixels (default 128)")
+    t.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="processes (default: all CPUs)")
     t.add_argument("--seed", type=int, default=None, help="default: the recipe's own seed")
     t.add_argument("--recipe", choices=RECIPES, default="sim",
                    help="sim: generic content and randomised acquisitions (the shipped models); sim-easy: "
@@ -245,12 +256,16 @@ def main(argv=None) -> int:
     t.add_argument("--truth-blur", type=float, default=1.0,
                    help="Gaussian sigma (2x-grid pixels) of the truth target; 0 = the exact ground truth")
     args = p.parse_args(argv)
+    for note in opt.deprecation_notes(args):
+        print(f"python -m srredsim.recipes: note: {note}", file=sys.stderr)
     try:
-        write_training_data(args.out, args.count, args.val_count, args.size, args.workers, args.seed,
-                            targets=[t for t in args.targets.split(",") if t], truth_blur_px=args.truth_blur,
-                            recipe=args.recipe, phases=args.phases)
+        out = opt.output_or_legacy(args)
+        write_training_data(out, args.count, args.test_count, args.size, args.workers, args.seed,
+                            progress=not args.quiet, targets=[t for t in args.targets.split(",") if t],
+                            truth_blur_px=args.truth_blur, recipe=args.recipe, phases=args.phases,
+                            overwrite=args.overwrite)
     except SrredsimError as exc:
-        print(f"error: {exc}")
+        print(f"python -m srredsim.recipes: error: {exc}", file=sys.stderr)
         return 2
     return 0
 

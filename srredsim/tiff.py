@@ -1,6 +1,6 @@
 """Reading and writing SIM stacks and super-resolved images as (ImageJ) TIFF files.
 
-Conventions (ARCHITECTURE §2):
+Conventions (docs/architecture.md, section 2):
 
 * a **raw stack** is ``(A*P, H, W)``, frames angle-major with phases fastest (frame = a*P + p);
 * a **super-resolved image / reference** is ``(2H, 2W)``; ``(1, 2H, 2W)`` is accepted on input;
@@ -92,6 +92,52 @@ def _check_finite(data: np.ndarray, path: Path) -> None:
         raise SrredsimError(f"{path}: contains {bad} NaN/Inf values")
 
 
+def _flatten_hyperstack_shape(shape: tuple[int, ...]) -> tuple[int, ...]:
+    """ImageJ hyperstacks ``(A, P, H, W)`` (up to 64 frames) are raw stacks ``(A*P, H, W)``."""
+    if len(shape) == 4 and shape[0] * shape[1] <= 64:
+        return (shape[0] * shape[1], *shape[2:])
+    return tuple(shape)
+
+
+def _check_stack_shape(path: Path, shape: tuple[int, ...], dtype, frames: int | None) -> None:
+    if len(shape) != 3:
+        raise SrredsimError(
+            f"{path}: expected a raw SIM stack (frames, H, W), got a {len(shape)}-D image of shape {tuple(shape)}")
+    if np.dtype(dtype).kind not in "uif":
+        raise SrredsimError(f"{path}: unsupported pixel type {dtype}")
+    if frames is not None and shape[0] != frames:
+        raise SrredsimError(f"{path}: has {shape[0]} frames, expected {frames}")
+
+
+@dataclass
+class StackHeader:
+    """A raw stack's shape ``(frames, H, W)``, pixel type and metadata, read without its pixels."""
+
+    shape: tuple[int, int, int]
+    dtype: np.dtype
+    meta: ImageMeta
+
+
+def read_stack_header(path: str | os.PathLike, frames: int | None = None) -> StackHeader:
+    """Check a raw stack's header (shape, type, frame count) without reading its pixels."""
+    path = Path(path)
+    if not path.exists():
+        raise SrredsimError(f"{path}: no such file")
+    if path.is_dir():
+        raise SrredsimError(f"{path}: is a folder, expected a TIFF file")
+    tifffile = _import_tifffile()
+    try:
+        with tifffile.TiffFile(path) as tif:
+            series = tif.series[0]
+            shape, dtype, axes = tuple(series.shape), series.dtype, series.axes
+            pixel_size = _pixel_size_um(tif)
+    except Exception as exc:
+        raise SrredsimError(f"{path}: not a readable TIFF file ({type(exc).__name__}: {exc})") from None
+    shape = _flatten_hyperstack_shape(shape)
+    _check_stack_shape(path, shape, dtype, frames)
+    return StackHeader(shape=shape, dtype=np.dtype(dtype), meta=ImageMeta(axes=axes, pixel_size_um=pixel_size))
+
+
 def read_raw_stack(path: str | os.PathLike, frames: int | None = None) -> tuple[np.ndarray, ImageMeta]:
     """Read a raw SIM stack ``(frames, H, W)``.
 
@@ -101,16 +147,8 @@ def read_raw_stack(path: str | os.PathLike, frames: int | None = None) -> tuple[
     path = Path(path)
     data, meta = read_tiff(path)
     data = np.asarray(data)
-    if data.ndim == 4 and data.shape[0] * data.shape[1] <= 64:
-        data = data.reshape(-1, *data.shape[2:])
-    if data.ndim != 3:
-        raise SrredsimError(
-            f"{path}: expected a raw SIM stack (frames, H, W), got a {data.ndim}-D image of shape "
-            f"{tuple(data.shape)}")
-    if data.dtype.kind not in "uif":
-        raise SrredsimError(f"{path}: unsupported pixel type {data.dtype}")
-    if frames is not None and data.shape[0] != frames:
-        raise SrredsimError(f"{path}: has {data.shape[0]} frames, expected {frames}")
+    data = data.reshape(_flatten_hyperstack_shape(data.shape))
+    _check_stack_shape(path, data.shape, data.dtype, frames)
     _check_finite(data, path)
     return data, meta
 

@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from srredsim.config import CONFIG_NAME, RunConfig
-from srredsim.data import PairedData, PatchSampler, find_pairs, py_dataset, tf_dataset
+from srredsim.pairs import PairedData, PatchSampler, find_pairs, py_dataset, tf_dataset
 from srredsim.errors import SrredsimError, atomic_path, ensure_writable_dir
 from srredsim.runfolder import (BACKUP_DIR, CURVE, HISTORY, LOG_DIR, WEIGHTS_BEST, WEIGHTS_LAST,
                                 Run, load_run)
@@ -256,6 +256,13 @@ def _time_budget(minutes: float):
     return TimeBudget()
 
 
+def tensorboard_available() -> bool:
+    """Keras' TensorBoard callback needs the ``tensorboard`` package (tensorflow-cpu does not bring it)."""
+    import importlib.util
+
+    return importlib.util.find_spec("tensorboard") is not None
+
+
 def read_history(path: Path) -> list[dict]:
     if not path.exists():
         return []
@@ -478,8 +485,12 @@ def _train(data_dir, out_dir, cfg, chief, start_epoch, rows, write_dir, resume, 
     if cfg.train.max_minutes:
         callbacks.append(_time_budget(cfg.train.max_minutes))
     if cfg.train.tensorboard and chief and _backend() == "tensorflow":
-        callbacks.append(keras.callbacks.TensorBoard(log_dir=str(out_dir / LOG_DIR), write_graph=False,
-                                                     profile_batch=0))
+        if tensorboard_available():
+            callbacks.append(keras.callbacks.TensorBoard(log_dir=str(out_dir / LOG_DIR), write_graph=False,
+                                                         profile_batch=0))
+        else:  # a dependency of srredsim; only a broken or trimmed install lacks it
+            print("note: TensorBoard is not installed, so no logs/ are written (pip install tensorboard; "
+                  "or --set train.tensorboard=false)", file=sys.stderr)
     if verbose is None:
         verbose = 1 if sys.stdout.isatty() else 2
     if verbose:

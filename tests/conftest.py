@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+from srredsim.quiet import quiet_engines  # noqa: E402  (as the command line does: no engine log lines)
+
+quiet_engines()
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 os.environ.setdefault("MPLBACKEND", "Agg")
 os.environ.setdefault("BIOIMAGEIO_HTTP_TIMEOUT", "1")
@@ -66,7 +70,7 @@ def tiny_config(**overrides):
     from srredsim.config import RunConfig
 
     base = {"model.filters": 8, "model.depth": 2, "data.patch_size": 16, "data.patches_per_image": 4,
-            "train.epochs": 2, "train.batch_size": 2, "train.seed": 1, "train.tensorboard": False}
+            "train.epochs": 2, "train.batch_size": 2, "train.seed": 1}
     base.update(overrides)
     return RunConfig().with_overrides(base)
 
@@ -80,3 +84,52 @@ def trained_run(tmp_path_factory) -> Path:
     data = write_toy_folder(root / "data", n_train=3, n_test=1, size=32)
     run = train(data, root / "run", tiny_config(), verbose=0)
     return run.path
+
+
+# ---- helpers shared by the JVM, export and Fiji tests -------------------------------------------
+
+def tools_missing() -> str | None:
+    """Why the JVM tests cannot run here, or None."""
+    from srredsim.errors import SrredsimError
+    from srredsim.export import jvm
+
+    try:
+        jvm.find_tools(need_maven=not bool(jvm.cached_jar()))
+    except SrredsimError as exc:
+        return str(exc)
+    return None
+
+
+def make_tiny_run(run: Path, mode: str = "percentile") -> Path:
+    """A run folder with an untrained 4-filter, depth-2 SR-REDSIM (seeded)."""
+    import keras
+
+    from srredsim.config import RunConfig
+    from srredsim.models import build_model
+    from srredsim.runfolder import save_run_skeleton
+
+    norm: dict = {"mode": mode}
+    if mode == "global":
+        norm.update(x_min=100.0, x_max=3000.0, y_min=0.0, y_max=2.0)
+    config = RunConfig.model_validate({"model": {"filters": 4, "depth": 2}, "normalization": norm})
+    keras.utils.set_random_seed(1)
+    model = build_model(config.model)
+    save_run_skeleton(run, config)
+    model.save_weights(run / "weights_best.weights.h5")
+    return run
+
+
+def srredsim_cli(*args: str, timeout: float = 900) -> subprocess.CompletedProcess:
+    """``python -m srredsim ARGS`` in a fresh process, as a user runs it (engines' logs as by default)."""
+    env = dict(os.environ, KERAS_BACKEND="tensorflow")
+    env.pop("TF_CPP_MIN_LOG_LEVEL", None)
+    return subprocess.run([sys.executable, "-m", "srredsim", *args], capture_output=True, text=True,
+                          timeout=timeout, env=env)
+
+
+def export_package(run: Path, out: Path) -> Path:
+    """``srredsim export RUN --format bioimageio -o OUT --overwrite`` in a fresh process."""
+    proc = srredsim_cli("export", str(run), "--format", "bioimageio", "-o", str(out), "--overwrite")
+    assert proc.returncode == 0, f"srredsim export failed:\n{proc.stdout}\n{proc.stderr}"
+    assert out.is_file()
+    return out

@@ -35,7 +35,7 @@ def quick_demo(tmp_path_factory):
     from srredsim.cli import main
 
     out = tmp_path_factory.mktemp("demo") / "report"
-    assert main(["demo", "--quick", "--out", str(out)]) == 0
+    assert main(["demo", "--quick", "-o", str(out)]) == 0
     return out
 
 
@@ -86,6 +86,6 @@ def test_demo_refuses_a_non_empty_folder(tmp_path, capsys):
     from srredsim.cli import main
 
     (tmp_path / "x.txt").write_text("keep")
-    assert main(["demo", "--quick", "--out", str(tmp_path), "--no-export"]) == 2
+    assert main(["demo", "--quick", "-o", str(tmp_path), "--no-export"]) == 2
     assert "not empty" in capsys.readouterr().err
-    assert main(["demo", "--photons", "2,x", "--out", str(tmp_path / "new")]) == 2
+    assert main(["demo", "--photons", "2,x", "-o", str(tmp_path / "new")]) == 2

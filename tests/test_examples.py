@@ -56,7 +56,7 @@ def test_help(script):
 
 def test_seed_workflow_refuses_a_foreign_folder(tmp_path):
     (tmp_path / "precious.txt").write_text("not ours")
-    res = run_script(SEED_WORKFLOW, "--out", str(tmp_path), "--quick", "--overwrite", timeout=120)
+    res = run_script(SEED_WORKFLOW, "-o", str(tmp_path), "--quick", "--overwrite", timeout=120)
     assert res.returncode != 0
     assert "only replaces a folder written by this script" in res.stderr
     assert (tmp_path / "precious.txt").read_text() == "not ours"
@@ -68,10 +68,10 @@ def test_seed_workflow_presets():
     assert (full["filters"], full["depth"], full["batch"], full["epochs"]) == (64, 10, 1, 100)  # the paper's
     quick = mod.PRESETS["quick"]
     assert (quick["filters"], quick["depth"], quick["size"]) == (8, 2, 64)
-    args = mod.parse_args(["--out", "x", "--quick", "--epochs", "1"])
+    args = mod.parse_args(["-o", "x", "--quick", "--epochs", "1"])
     assert args.quick and not args.full and args.epochs == 1 and args.normalization == "percentile"
     with pytest.raises(SystemExit):
-        mod.parse_args(["--out", "x", "--quick", "--full"])
+        mod.parse_args(["-o", "x", "--quick", "--full"])
 
 
 def test_bioimageio_example_helpers():
@@ -97,7 +97,7 @@ def test_seed_workflow_quick(tmp_path):
     from srredsim.tiff import read_reference
 
     out = tmp_path / "example"
-    res = run_script(SEED_WORKFLOW, "--out", str(out), "--quick")
+    res = run_script(SEED_WORKFLOW, "-o", str(out), "--quick")
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
     for n in range(1, 10):  # the narrative names every step
         assert f"[{n}/9]" in res.stdout
@@ -137,7 +137,7 @@ def test_bioimageio_core_example_on_a_tiny_package(tmp_path):
     package = tmp_path / "tiny.bioimageio.zip"
     export_run(run, "bioimageio", package, test_size=32)
     out = tmp_path / "out"
-    res = run_script(BIOIMAGEIO_EXAMPLE, str(package), "--size", "64", "--out", str(out), cwd=tmp_path)
+    res = run_script(BIOIMAGEIO_EXAMPLE, str(package), "--size", "64", "-o", str(out), cwd=tmp_path)
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
     assert "bioimageio.core without input padding" in res.stdout
     from srredsim.tiff import read_raw_stack, read_reference

@@ -2,7 +2,7 @@
 
 numpy <-> ImagePlus, our TIFFs opened by ImageJ with pixel size / unit / stack intact, ImageJ's
 TIFFs read back by srredsim.tiff, and a headless macro (Z-projection average, the operation
-Debian's ImageJ 1.53t gets wrong). Skipped with the reason when scyjava, Java or the ImageJ jar
+Debian's ImageJ 1.53t gets wrong), through srredsim.imagej. Skipped with the reason when scyjava, Java or the ImageJ jar
 (fetched once with Maven) is unavailable. One JVM per process: all of it runs in this module's JVM.
 """
 
@@ -24,7 +24,7 @@ def _why_not() -> str | None:
     if not shutil.which("java") and not __import__("os").environ.get("JAVA_HOME"):
         return "no Java on PATH / JAVA_HOME"
     try:
-        from srredsim.fiji import imagej1_jar
+        from srredsim.imagej import imagej1_jar
 
         imagej1_jar()
     except SrredsimError as exc:
@@ -38,9 +38,9 @@ pytestmark = pytest.mark.skipif(_REASON is not None, reason=f"ImageJ 1.x unavail
 
 @pytest.fixture(scope="module")
 def IJ():
-    from srredsim import fiji
+    from srredsim import imagej
 
-    return fiji.start_imagej1()
+    return imagej.start_imagej1()
 
 
 @pytest.fixture
@@ -50,14 +50,14 @@ def raw_stack():
 
 
 def test_version_is_the_pinned_one(IJ):
-    from srredsim.fiji import IJ1_VERSION
+    from srredsim.imagej import IJ1_VERSION
 
     assert str(IJ.getVersion()).startswith(IJ1_VERSION)
 
 
 @pytest.mark.parametrize("dtype", [np.uint8, np.uint16, np.float32])
 def test_numpy_imageplus_round_trip(IJ, dtype):
-    from srredsim.fiji import imageplus_to_numpy, numpy_to_imageplus
+    from srredsim.imagej import imageplus_to_numpy, numpy_to_imageplus
 
     rng = np.random.default_rng(1)
     a = (rng.random((3, 20, 30)) * 200).astype(dtype)
@@ -69,7 +69,7 @@ def test_numpy_imageplus_round_trip(IJ, dtype):
 
 
 def test_imagej_opens_our_raw_tiff_with_metadata(IJ, raw_stack, tmp_path):
-    from srredsim.fiji import imageplus_to_numpy, open_image
+    from srredsim.imagej import imageplus_to_numpy, open_image
     from srredsim.tiff import write_tiff
 
     path = write_tiff(tmp_path / "raw.tif", raw_stack, pixel_size_um=0.08)
@@ -85,7 +85,7 @@ def test_imagej_opens_our_raw_tiff_with_metadata(IJ, raw_stack, tmp_path):
 
 def test_imagej_tiff_reads_back_in_python(IJ, tmp_path):
     """An SR image made in ImageJ (float, half pixel size) survives the trip to srredsim.tiff."""
-    from srredsim.fiji import numpy_to_imageplus, save_tiff
+    from srredsim.imagej import numpy_to_imageplus, save_tiff
     from srredsim.tiff import read_reference, read_tiff
 
     rng = np.random.default_rng(3)
@@ -98,7 +98,7 @@ def test_imagej_tiff_reads_back_in_python(IJ, tmp_path):
 
 
 def test_stack_round_trip_python_imagej_python(IJ, raw_stack, tmp_path):
-    from srredsim.fiji import open_image, save_tiff
+    from srredsim.imagej import open_image, save_tiff
     from srredsim.tiff import read_raw_stack, write_tiff
 
     src = write_tiff(tmp_path / "in.tif", raw_stack, pixel_size_um=0.08)
@@ -111,7 +111,7 @@ def test_stack_round_trip_python_imagej_python(IJ, raw_stack, tmp_path):
 
 def test_headless_macro_average_and_metadata(IJ, raw_stack, tmp_path):
     """A macro run headless on an image opened by ImageJ: average over the stack, saved, read back."""
-    from srredsim.fiji import open_image, run_macro
+    from srredsim.imagej import open_image, run_macro
     from srredsim.tiff import read_reference, write_tiff
 
     src = write_tiff(tmp_path / "raw.tif", raw_stack, pixel_size_um=0.08)
@@ -146,7 +146,7 @@ def test_z_project_average(IJ, raw_stack):
     Float stacks: exact. 16-bit stacks: ImageJ 1.54p returns a 16-bit projection, i.e. the mean
     rounded to integers (observed here) -- convert to 32-bit first when averages matter.
     """
-    from srredsim.fiji import _jclass, imageplus_to_numpy, numpy_to_imageplus
+    from srredsim.imagej import _jclass, imageplus_to_numpy, numpy_to_imageplus
 
     ZProjector = _jclass("ij.plugin.ZProjector")
     mean = raw_stack.astype(np.float64).mean(axis=0)
@@ -159,13 +159,13 @@ def test_z_project_average(IJ, raw_stack):
 
 
 def test_macro_with_argument(IJ):
-    from srredsim.fiji import run_macro
+    from srredsim.imagej import run_macro
 
     assert run_macro('a = getArgument(); return "got " + a;', "x=1") == "got x=1"
 
 
 def test_unreadable_file_is_a_clear_error(IJ, tmp_path):
-    from srredsim.fiji import open_image
+    from srredsim.imagej import open_image
 
     bad = tmp_path / "bad.tif"
     bad.write_bytes(b"not a tiff")

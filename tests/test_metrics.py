@@ -93,3 +93,34 @@ def test_compare_upsamples_half_size_images_and_rejects_others():
         compare(np.zeros_like(ref), ref)
     with pytest.raises(SrredsimError, match="NaN"):
         compare(np.full_like(ref, np.nan), ref)
+
+
+# ---- against scikit-image: the same definitions, computed independently ------------------------------------
+skimage_metrics = pytest.importorskip("skimage.metrics", reason="scikit-image is in the test extra")
+
+
+@pytest.mark.parametrize("noise", [0.01, 0.1, 0.3])
+def test_psnr_ssim_nrmse_equal_scikit_image(noise):
+    ref = _blobs(n=96, seed=5)
+    img = ref + np.random.default_rng(6).normal(0, noise, ref.shape)
+    rng = ref.max() - ref.min()
+    assert psnr(img, ref) == pytest.approx(skimage_metrics.peak_signal_noise_ratio(ref, img, data_range=rng),
+                                           rel=1e-12)
+    # Wang et al. 2004 as we use it: Gaussian window sigma 1.5 (truncated at 3.5 sigma), sample covariances
+    sk_ssim = skimage_metrics.structural_similarity(ref, img, data_range=rng, gaussian_weights=True, sigma=1.5,
+                                                    use_sample_covariance=True)
+    assert ssim(img, ref) == pytest.approx(sk_ssim, abs=1e-9)
+    assert nrmse(img, ref) == pytest.approx(skimage_metrics.normalized_root_mse(ref, img, normalization="euclidean"),
+                                            rel=1e-12)
+
+
+@pytest.mark.parametrize("shift", [(2.3, -1.65), (-0.45, 3.8), (0.0, 0.0)])
+def test_registration_agrees_with_scikit_image(shift):
+    from skimage.registration import phase_cross_correlation
+
+    ref = _blobs(n=128, seed=8)
+    moved = shift_image(ref, shift)
+    ours = np.array(register(moved, ref, upsample=20))
+    theirs = np.array(phase_cross_correlation(ref, moved, upsample_factor=20)[0])
+    assert np.allclose(ours, -np.array(shift), atol=0.06)
+    assert np.allclose(ours, theirs, atol=0.1), (ours, theirs)

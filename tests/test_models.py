@@ -7,7 +7,7 @@ import pytest
 
 
 def _sr_redsim_params(c: int, f: int, depth: int) -> int:
-    """Parameter count from the architecture's definition (ARCHITECTURE §3)."""
+    """Parameter count from the architecture's definition (docs/architecture.md, section 3)."""
     conv = lambda cin, cout: 9 * cin * cout + cout  # noqa: E731  3x3 kernel + bias
     n_conv = 2 * depth + 1
     return (conv(c, f) + (n_conv - 1) * conv(f, f)  # encoder
@@ -35,7 +35,7 @@ def test_flops_of_full_pass():
     from srredsim.models import build_sr_redsim, conv_flops
 
     m = build_sr_redsim()
-    # 2 FLOP per MAC; the 512^2 pass is ~817.5 GFLOP (ARCHITECTURE §3)
+    # 2 FLOP per MAC; the 512^2 pass is ~817.5 GFLOP (docs/architecture.md, section 3)
     per_mac = conv_flops(m, 512, 512) / 2
     enc_dec = 512 * 512 * 9 * (15 * 64 + 20 * 64 * 64 + 21 * 64 * 64)
     up = 512 * 512 * 9 * 64 * 64  # stride-2 transposed conv: a kernel per input pixel

@@ -96,3 +96,108 @@ def test_installed_console_script_runs():
     assert res.returncode == 0 and "train" in res.stdout and "predict" in res.stdout
     res = subprocess.run([exe, "info", "--help"], capture_output=True, text=True, timeout=60)
     assert res.returncode == 0 and "run folder" in res.stdout
+
+
+def test_library_callers_tile_by_default(trained_run, monkeypatch):
+    """The tiling policy lives in srredsim.predict: tile=None (every caller's default) tiles large images."""
+    from srredsim import predict
+    from srredsim.inference import open_model
+
+    m = open_model(trained_run)
+    raw, _ = toy_pair(np.random.default_rng(4), size=96)
+    calls = []
+
+    def counting(batch):
+        calls.append(batch.shape)
+        return m.predict_fn(batch)
+
+    monkeypatch.setattr(predict, "WHOLE_IMAGE_MAX", 64)  # shrink the policy to this small image
+    monkeypatch.setattr(predict, "DEFAULT_TILE", 48)
+    assert predict.default_tile(96, 96) == 48 and predict.default_tile(64, 60) is None
+    tiled = predict.predict_stack(counting, raw, m.normalization, halo=m.halo)
+    n_tiled = len(calls)
+    calls.clear()
+    whole = predict.predict_stack(counting, raw, m.normalization, tile=0, halo=m.halo)
+    assert n_tiled == predict.count_tiles((96, 96), None, m.halo) > 1 and len(calls) == 1
+    assert np.abs(tiled - whole).max() < 1e-3 * max(1.0, float(np.abs(whole).max()))
+
+
+def test_a_folder_is_predicted_one_stack_at_a_time(tmp_path, monkeypatch):
+    """Headers of all stacks are checked first; then each stack is read, predicted and written before the next."""
+    from srredsim import tiff
+    from srredsim.errors import SrredsimError
+    from srredsim.predict import predict_files
+
+    events = []
+
+    class Model:
+        frames, halo, size_multiple, pixel_size_um = 15, 4, 1, 0.08
+
+        def predict(self, raw, tile=None, halo=None, batch_size=1, progress=None):
+            events.append("predict")
+            return np.zeros((2 * raw.shape[1], 2 * raw.shape[2]), np.float32)
+
+    names = ["a", "b", "c"]
+    for i, n in enumerate(names):
+        tiff.write_tiff(tmp_path / f"{n}.tif", np.full((15, 16, 16), i + 1, np.uint16))
+    real_read, real_write = tiff.read_raw_stack, tiff.write_sr_image
+    monkeypatch.setattr(tiff, "read_raw_stack", lambda p, frames=None: (events.append(f"read {p.stem}"),
+                                                                           real_read(p, frames))[1])
+    monkeypatch.setattr(tiff, "write_sr_image", lambda p, *a, **k: (events.append(f"write {p.stem}"),
+                                                                    real_write(p, *a, **k))[1])
+    ins = [tmp_path / f"{n}.tif" for n in names]
+    outs = [tmp_path / f"{n}_sr.tif" for n in names]
+    done = [r[0].stem for r in predict_files(Model(), ins, outs)]
+    assert done == names
+    assert events == [e for n in names for e in (f"read {n}", "predict", f"write {n}_sr")]
+    # a bad stack anywhere fails before the first prediction, and nothing is written
+    events.clear()
+    tiff.write_tiff(tmp_path / "bad.tif", np.ones((9, 16, 16), np.uint16))
+    with pytest.raises(SrredsimError, match="9 frames"):
+        list(predict_files(Model(), ins + [tmp_path / "bad.tif"], [tmp_path / f"x{i}.tif" for i in range(4)]))
+    assert events == [] and not list(tmp_path.glob("x*.tif"))
+
+
+def test_predict_optics_flags(tmp_path, trained_run, capsys):
+    from srredsim.cli import main
+    from srredsim.tiff import read_reference, write_tiff
+
+    raw, _ = toy_pair(np.random.default_rng(3), size=32)
+    write_tiff(tmp_path / "raw.tif", raw)  # no pixel size in the file: the model's (0.08 um) is assumed
+    assert main(["predict", str(trained_run), str(tmp_path / "raw.tif"), "-o", str(tmp_path / "a.tif")]) == 0
+    assert "warning" not in capsys.readouterr().err
+    assert read_reference(tmp_path / "a.tif")[1].pixel_size_um == pytest.approx(0.04, rel=1e-6)
+    # other optics than the model's: a one-line warning, and the output carries the given pixel size
+    assert main(["predict", str(trained_run), str(tmp_path / "raw.tif"), "-o", str(tmp_path / "b.tif"),
+                 "--na", "1.2", "--wavelength", "610", "--pixel-size", "0.065"]) == 0
+    warnings = [line for line in capsys.readouterr().err.splitlines() if "warning" in line]
+    assert len(warnings) == 1 and "cycles per raw pixel" in warnings[0] and "does not resample" in warnings[0]
+    assert read_reference(tmp_path / "b.tif")[1].pixel_size_um == pytest.approx(0.0325, rel=1e-6)
+    # a frame layout the model does not take, or unphysical optics: one-line errors, nothing written
+    for bad, msg in ((["--angles", "3", "--phases", "3"], "the model takes 15"),
+                     (["--na", "1.6"], "smaller than the refractive index")):
+        assert main(["predict", str(trained_run), str(tmp_path / "raw.tif"), "-o", str(tmp_path / "c.tif"),
+                     *bad]) == 2
+        err = capsys.readouterr().err.strip()
+        assert msg in err and len(err.splitlines()) == 1, err
+        assert not (tmp_path / "c.tif").exists()
+
+
+@pytest.mark.parametrize("engine", ["auto", "keras"])
+def test_predict_prints_no_engine_log_lines(tmp_path, trained_run, engine):
+    """What a user sees from `srredsim predict`: our lines only, no TensorFlow/absl/oneDNN/ONNX Runtime logs."""
+    from conftest import srredsim_cli
+    from srredsim.tiff import write_tiff
+
+    raw, _ = toy_pair(np.random.default_rng(5), size=32)
+    write_tiff(tmp_path / "raw.tif", raw, pixel_size_um=0.08)
+    proc = srredsim_cli("predict", str(trained_run), str(tmp_path / "raw.tif"), "-o", str(tmp_path / "sr.tif"),
+                        "--engine", engine)
+    assert proc.returncode == 0, proc.stderr
+    lines = (proc.stdout + proc.stderr).strip().splitlines()
+    assert len(lines) == 2 and "1 stack(s), 1 tile(s)" in lines[0] and "raw.tif -> " in lines[1], lines
+    if engine == "keras":  # --verbose lets TensorFlow speak again (the lines we hide by default do exist)
+        verbose = srredsim_cli("predict", str(trained_run), str(tmp_path / "raw.tif"), "-o",
+                               str(tmp_path / "sr.tif"), "--engine", "keras", "--overwrite", "--verbose")
+        assert verbose.returncode == 0, verbose.stderr
+        assert "oneDNN" in verbose.stderr or "absl" in verbose.stderr, verbose.stderr

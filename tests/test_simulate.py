@@ -125,9 +125,9 @@ def _read_folder(out: Path):
 
 def test_cli_writes_training_layout_reproducibly_for_any_worker_count(tmp_path):
     args = ["simulate", "--count", "2", "--test-count", "1", "--size", "32", "--photons", "5:50",
-            "--seed", "11", "--no-progress"]
-    assert main(args + [str(tmp_path / "a"), "--workers", "1"]) == 0
-    assert main(args + [str(tmp_path / "b"), "--workers", "2"]) == 0
+            "--seed", "11", "--quiet"]
+    assert main(args + ["-o", str(tmp_path / "a"), "--workers", "1"]) == 0
+    assert main(args + ["-o", str(tmp_path / "b"), "--workers", "2"]) == 0
     a, b = _read_folder(tmp_path / "a"), _read_folder(tmp_path / "b")
     assert a.keys() == b.keys() and all(a[k] == b[k] for k in a)
     names = sorted(a)
@@ -141,12 +141,12 @@ def test_cli_writes_training_layout_reproducibly_for_any_worker_count(tmp_path):
     params = json.loads((tmp_path / "a/params/sim_00000.json").read_text())
     assert params["name"] == "sim_00000" and 5 <= params["photons"]["mean"] <= 50
     # an existing folder is refused without --overwrite and left untouched
-    assert main(args + [str(tmp_path / "a")]) == 2
+    assert main(args + ["-o", str(tmp_path / "a")]) == 2
     assert _read_folder(tmp_path / "a") == a
 
 
 def test_cli_bad_optics_leaves_nothing(tmp_path, capsys):
-    rc = main(["simulate", str(tmp_path / "x"), "--count", "1", "--size", "32", "--na", "1.6"])
+    rc = main(["simulate", "-o", str(tmp_path / "x"), "--count", "1", "--size", "32", "--na", "1.6"])
     assert rc == 2
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0 and "refractive index" in err
@@ -158,10 +158,10 @@ def test_installed_console_script(tmp_path):
     if not exe.exists():
         pytest.skip("console script not installed (pip install -e .)")
     out = tmp_path / "data"
-    res = subprocess.run([str(exe), "simulate", str(out), "--count", "1", "--size", "32", "--no-progress"],
+    res = subprocess.run([str(exe), "simulate", "-o", str(out), "--count", "1", "--size", "32", "--quiet"],
                          capture_output=True, text=True, timeout=120)
     assert res.returncode == 0, res.stderr
     assert (out / "trainx" / "sim_00000.tif").exists() and (out / "truth" / "sim_00000.tif").exists()
-    res = subprocess.run([str(exe), "simulate", str(tmp_path / "bad"), "--size", "33"],
+    res = subprocess.run([str(exe), "simulate", "-o", str(tmp_path / "bad"), "--size", "33"],
                          capture_output=True, text=True, timeout=120)
     assert res.returncode == 2 and "even" in res.stderr and res.stderr.strip().count("\n") == 0

@@ -24,6 +24,51 @@ def _weights(run_dir: Path, which="weights_last.weights.h5"):
     return out
 
 
+@pytest.mark.timeout(1800)  # 57 s measured here; over 10 minutes while 3 other trainings shared the 2 cores
+def test_readme_training_with_every_default(tmp_path):
+    """The README's path, as a new user runs it: `srredsim simulate`, then `srredsim train` with the default
+    configuration (the paper's network, bf16 where the CPU has it, TensorBoard logs, checkpoints, ...). Only
+    the data are tiny and one epoch is asked for; no feature is switched off. (This is the test that would
+    have caught the TensorBoard crash: tensorflow-cpu does not bring TensorBoard.)"""
+    from srredsim.config import RunConfig
+    from srredsim.train import read_history
+
+    env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}  # as a user's shell
+    sim = subprocess.run(_cli("simulate", "-o", tmp_path / "data", "--count", 2, "--size", 32),
+                         capture_output=True, text=True, timeout=300, env=env, cwd=tmp_path)
+    assert sim.returncode == 0, sim.stderr[-3000:]
+    res = subprocess.run(_cli("train", tmp_path / "data", "-o", tmp_path / "run", "--epochs", 1),
+                         capture_output=True, text=True, timeout=1700, env=env, cwd=tmp_path)
+    assert res.returncode == 0, res.stderr[-3000:]
+    run = tmp_path / "run"
+    cfg = RunConfig.load(run)
+    assert cfg.model_dump(exclude={"train": {"epochs"}}) == RunConfig().model_dump(exclude={"train": {"epochs"}})
+    assert len(read_history(run / "history.csv")) == 1
+    for name in ("weights_best.weights.h5", "weights_last.weights.h5", "training_curve.png", "backup"):
+        assert (run / name).exists(), name
+    assert any((run / "logs").rglob("events.out.tfevents.*")), "no TensorBoard event files"
+    for noise in ("absl::InitializeLog", "oneDNN", "cpu_feature_guard", "I0000 ", "W0000 "):
+        assert noise not in res.stderr + res.stdout, f"engine log line on a default run: {noise}"
+
+
+def test_overwrite_replaces_a_run_folder_but_nothing_else(tmp_path, toy_data, capsys):
+    from srredsim.cli import main
+
+    run = tmp_path / "run"
+    args = ["train", str(toy_data), "-o", str(run), "--epochs", "1", "--filters", "4", "--depth", "1",
+            "--patch-size", "16", "--quiet"]
+    assert main(args) == 0
+    (run / "marker").write_text("old run")
+    assert main(args) == 2 and "--resume" in capsys.readouterr().err  # refused without --overwrite
+    assert main(args + ["--overwrite"]) == 0
+    assert not (run / "marker").exists() and (run / "config.json").is_file()
+    other = tmp_path / "notes"
+    other.mkdir()
+    (other / "thesis.txt").write_text("keep me")
+    assert main(["train", str(toy_data), "-o", str(other), "--overwrite", "--quiet"]) == 2
+    assert "not a run folder" in capsys.readouterr().err and (other / "thesis.txt").exists()
+
+
 def test_training_lowers_validation_loss_and_writes_run_folder(tmp_path, toy_data):
     from srredsim.train import read_history, train
 
@@ -101,15 +146,15 @@ def test_killed_run_resumes_at_the_right_epoch_and_matches_uninterrupted(tmp_pat
     """Kill `srredsim train` after epoch 2 of 4, resume: same weights as one uninterrupted run."""
     data = write_toy_folder(tmp_path / "data", n_train=3, n_test=1, size=24)
     common = ["--filters", 8, "--depth", 2, "--patch-size", 16, "--batch-size", 2, "--seed", 3,
-              "--set", "data.patches_per_image=8", "--set", "train.tensorboard=false", "--quiet"]
+              "--set", "data.patches_per_image=8", "--quiet"]
     env = dict(os.environ, PYTHONUNBUFFERED="1")
-    ref = subprocess.run(_cli("train", data, "--out", tmp_path / "ref", "--epochs", 4, *common),
+    ref = subprocess.run(_cli("train", data, "-o", tmp_path / "ref", "--epochs", 4, *common),
                          env=env, capture_output=True, text=True, timeout=300)
     assert ref.returncode == 0, ref.stderr
 
     out = tmp_path / "run"
     # a long run (many epochs) so that the kill surely lands mid-training
-    proc = subprocess.Popen(_cli("train", data, "--out", out, "--epochs", 200, *common), env=env,
+    proc = subprocess.Popen(_cli("train", data, "-o", out, "--epochs", 200, *common), env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     meta = out / "backup" / "training_metadata.json"
     deadline = time.time() + 240
@@ -130,7 +175,7 @@ def test_killed_run_resumes_at_the_right_epoch_and_matches_uninterrupted(tmp_pat
     done = json.loads(meta.read_text())["epoch"]
     assert 2 <= done < 200
 
-    res = subprocess.run(_cli("train", data, "--out", out, "--resume", "--epochs", 4), env=env,
+    res = subprocess.run(_cli("train", data, "-o", out, "--resume", "--epochs", 4), env=env,
                          capture_output=True, text=True, timeout=300)
     assert res.returncode == 0, res.stderr
     from srredsim.train import read_history
@@ -142,7 +187,7 @@ def test_killed_run_resumes_at_the_right_epoch_and_matches_uninterrupted(tmp_pat
         for k in wr:
             np.testing.assert_allclose(wo[k], wr[k], rtol=0, atol=1e-6)
     # resuming a finished run does nothing and says so
-    again = subprocess.run(_cli("train", data, "--out", out, "--resume", "--epochs", 4), env=env,
+    again = subprocess.run(_cli("train", data, "-o", out, "--resume", "--epochs", 4), env=env,
                            capture_output=True, text=True, timeout=120)
     assert again.returncode == 0 and "already trained" in again.stdout
 
@@ -150,7 +195,7 @@ def test_killed_run_resumes_at_the_right_epoch_and_matches_uninterrupted(tmp_pat
 def test_resume_refuses_other_overrides(tmp_path, toy_data):
     from srredsim.cli import main
 
-    rc = main(["train", str(toy_data), "--out", str(tmp_path / "r"), "--resume", "--filters", "4"])
+    rc = main(["train", str(toy_data), "-o", str(tmp_path / "r"), "--resume", "--filters", "4"])
     assert rc == 2
 
 
@@ -159,9 +204,8 @@ def test_mirrored_strategy_on_two_logical_cpus(tmp_path):
     """MirroredStrategy over 2 logical CPU devices trains (fresh process: devices are set at start)."""
     data = write_toy_folder(tmp_path / "data", n_train=2, n_test=1, size=24)
     res = subprocess.run(
-        _cli("train", data, "--out", tmp_path / "run", "--epochs", 2, "--filters", 4, "--depth", 1,
-             "--patch-size", 16, "--batch-size", 2, "--strategy", "mirrored", "--set", "train.cpu_devices=2",
-             "--set", "train.tensorboard=false"),
+        _cli("train", data, "-o", tmp_path / "run", "--epochs", 2, "--filters", 4, "--depth", 1,
+             "--patch-size", 16, "--batch-size", 2, "--strategy", "mirrored", "--set", "train.cpu_devices=2"),
         capture_output=True, text=True, timeout=300, env=dict(os.environ))
     assert res.returncode == 0, res.stderr[-3000:]
     assert "2 devices" in res.stdout
@@ -173,7 +217,7 @@ def test_mirrored_strategy_on_two_logical_cpus(tmp_path):
 def test_mirrored_strategy_rejects_indivisible_batch(tmp_path):
     data = write_toy_folder(tmp_path / "data", n_train=2, size=24)
     res = subprocess.run(
-        _cli("train", data, "--out", tmp_path / "run", "--epochs", 1, "--filters", 4, "--depth", 1,
+        _cli("train", data, "-o", tmp_path / "run", "--epochs", 1, "--filters", 4, "--depth", 1,
              "--batch-size", 1, "--strategy", "mirrored", "--set", "train.cpu_devices=2"),
         capture_output=True, text=True, timeout=300)
     assert res.returncode == 2
@@ -203,8 +247,8 @@ def test_multiworker_training_on_loopback(tmp_path):
     for i in range(2):
         env = dict(os.environ, TF_CONFIG=json.dumps({"cluster": cluster, "task": {"type": "worker", "index": i}}))
         procs.append(subprocess.Popen(
-            _cli("train", data, "--out", tmp_path / f"run{i}", "--epochs", 2, "--filters", 4, "--depth", 1,
-                 "--patch-size", 16, "--batch-size", 2, "--set", "train.tensorboard=false"),
+            _cli("train", data, "-o", tmp_path / f"run{i}", "--epochs", 2, "--filters", 4, "--depth", 1,
+                 "--patch-size", 16, "--batch-size", 2),
             env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
     outs = [p.communicate(timeout=300) for p in procs]
     for p, (out, err) in zip(procs, outs):

@@ -1,6 +1,6 @@
 """fairSIM-equivalent 2-D SIM reconstruction (Gustafsson 2000; Müller et al. 2016).
 
-Written from the published method (ARCHITECTURE §7), not from fairSIM's code. Steps:
+Written from the published method (docs/architecture.md, section 7), not from fairSIM's code. Steps:
 
 1. **Preprocess** every frame: subtract the background, clip at 0, equalise frame means
    (intensity fluctuation, bleaching), cosine-fade the borders.

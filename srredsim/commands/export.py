@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from srredsim.commands import _options as opt
+
 HELP = "export a trained model as a bioimage.io package, ONNX or TensorFlow SavedModel"
 DESCRIPTION = (
     "Export a run folder. bioimageio: a format 0.5 package zip (Keras HDF5, TF SavedModel bundle and "
@@ -16,13 +18,14 @@ DESCRIPTION = (
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("run", help="run folder (config.json + weights)")
+    p.add_argument("run", help="run folder (config.json + weights) or a shipped model: 'default', 'faithful'")
     p.add_argument("--format", "-f", default="bioimageio", choices=["bioimageio", "onnx", "savedmodel", "all"],
                    help="what to write")
-    p.add_argument("-o", "--output", default=None,
-                   help="output: .zip for bioimageio, .onnx for onnx, a folder for savedmodel/all "
-                        "(default: RUN/export/...)")
-    p.add_argument("--overwrite", action="store_true", help="replace an existing output")
+    opt.add_output(p, "output: .zip for bioimageio, .onnx for onnx, a folder for savedmodel/all "
+                      "(default: <name>.bioimageio.zip, <name>.onnx, <name>_savedmodel/ or <name>_export/ "
+                      "in the current folder)")
+    opt.add_overwrite(p)
+    opt.add_quiet(p)
     p.add_argument("--weights", default="best", choices=["best", "last"], help="which weights of the run")
     p.add_argument("--nchw", action="store_true",
                    help="ONNX channels-first (N, C, H, W) as in the seed notebook (format onnx, or an extra file with all)")
@@ -57,6 +60,6 @@ def run(args) -> int:
     result = export_run(args.run, args.format, args.output, overwrite=args.overwrite, which=args.weights,
                         nchw=args.nchw, metadata=metadata, test_input=args.test_input,
                         test_size=args.test_size, verify=not args.no_verify,
-                        log=lambda msg: print(f"srredsim export: {msg}", file=sys.stderr))
+                        log=None if args.quiet else lambda msg: print(f"srredsim export: {msg}", file=sys.stderr))
     print(result.summary())
     return 0

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from srredsim.commands import _options as opt
+
 HELP = "show a model's architecture, parameter count, FLOPs and training configuration"
 
 
@@ -12,6 +14,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("run", type=Path, help="run folder, RunConfig file, or pretrained model name ('default', 'faithful')")
     p.add_argument("--summary", action="store_true", help="also print the layer-by-layer Keras summary")
     p.add_argument("--size", type=int, default=512, help="raw image edge for the FLOP count")
+    opt.add_json(p, "the facts")
 
 
 def run(args) -> int:
@@ -28,38 +31,51 @@ def run(args) -> int:
     from srredsim.models import build_model, conv_flops, size_multiple
 
     model = build_model(cfg.model)
-    m = cfg.model
-    weight_layers = sum(1 for layer in model.layers if layer.weights)
-    print(f"model:          {m.architecture}  ({model.count_params():,} parameters, {weight_layers} weight layers)")
+    m, s, n, t = cfg.model, args.size, cfg.normalization, cfg.train
+    facts = {
+        "model": m.model_dump(), "parameters": model.count_params(),
+        "weight_layers": sum(1 for layer in model.layers if layer.weights),
+        "size_multiple": size_multiple(m), "gflop": conv_flops(model, s, s) / 1e9, "gflop_size": s,
+        "optics": cfg.optics.model_dump(), "normalization": n.model_dump(), "train": t.model_dump(),
+        "patch_size": cfg.data.patch_size, "weights": None, "history": None,
+    }
+    if run is not None:
+        try:
+            facts["weights"] = run.weights_path("best").name
+        except SrredsimError:
+            facts["weights"] = None
+        hist = read_history(run.path / "history.csv")
+        if hist:
+            best = min(hist, key=lambda r: r.get("val_loss", float("inf")))
+            facts["history"] = {"epochs": len(hist), "best_epoch": best["epoch"],
+                                "val_loss": best.get("val_loss"), "val_psnr": best.get("val_psnr")}
+    if args.json:
+        print(opt.json_text(facts))
+        return 0
+    print(f"model:          {m.architecture}  ({facts['parameters']:,} parameters, {facts['weight_layers']} weight layers)")
     if m.architecture == "sr_redsim":
         print(f"                filters {m.filters}, depth {m.depth} ({2 * m.depth + 1} Conv2D + "
               f"{2 * m.depth + 1} Conv2DTranspose + 2 up-sampling layers)")
     else:
-        print(f"                base filters {m.unet_base_filters}, {m.unet_levels} levels; H, W multiple of {size_multiple(m)}")
-    s = args.size
-    print(f"FLOPs:          {conv_flops(model, s, s) / 1e9:.1f} GFLOP per {s}x{s} -> {2 * s}x{2 * s} pass")
+        print(f"                base filters {m.unet_base_filters}, {m.unet_levels} levels; H, W multiple of "
+              f"{facts['size_multiple']}")
+    print(f"FLOPs:          {facts['gflop']:.1f} GFLOP per {s}x{s} -> {2 * s}x{2 * s} pass")
     print(f"input:          {m.in_channels} frames ({cfg.optics.angles} angles x {cfg.optics.phases} phases), "
           f"pixel size {cfg.optics.pixel_size_um} um, NA {cfg.optics.na}, emission {cfg.optics.wavelength_nm} nm")
-    n = cfg.normalization
     if n.mode == "global":
         print(f"normalisation:  global min/max  x [{n.x_min}, {n.x_max}]  y [{n.y_min}, {n.y_max}]")
     else:
         print(f"normalisation:  per-image percentiles {n.low_percentile} / {n.high_percentile}")
-    t = cfg.train
     budget = f" (or {t.max_minutes:g} min, whichever ends first)" if t.max_minutes else ""
     print(f"training:       up to {t.epochs} epochs{budget}, {t.steps_per_epoch or 'auto'} steps/epoch, batch "
           f"{t.batch_size}, Adam lr {t.learning_rate}, loss {t.loss}, {cfg.data.patch_size}px patches, seed {t.seed}")
     if run is not None:
-        try:
-            weights = run.weights_path("best").name
-        except SrredsimError:
-            weights = "none (untrained)"
-        hist = read_history(run.path / "history.csv")
-        print(f"weights:        {weights}")
-        if hist:
-            best = min(hist, key=lambda r: r.get("val_loss", float("inf")))
-            print(f"history:        {len(hist)} epochs; best epoch {best['epoch']}: val_loss "
-                  f"{best.get('val_loss', float('nan')):.4g}, val_psnr {best.get('val_psnr', float('nan')):.2f} dB")
+        print(f"weights:        {facts['weights'] or 'none (untrained)'}")
+        h = facts["history"]
+        if h:
+            print(f"history:        {h['epochs']} epochs; best epoch {h['best_epoch']}: val_loss "
+                  f"{h['val_loss'] if h['val_loss'] is not None else float('nan'):.4g}, val_psnr "
+                  f"{h['val_psnr'] if h['val_psnr'] is not None else float('nan'):.2f} dB")
     if args.summary:
         model.summary()
     return 0

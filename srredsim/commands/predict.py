@@ -1,61 +1,57 @@
-"""srredsim predict MODEL RAW.tif|DIR -o OUT"""
+"""``srredsim predict MODEL RAW.tif|DIR -o OUT``"""
 
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
 
+from srredsim.commands import _options as opt
+
 HELP = "reconstruct raw SIM stacks with a trained model (run folder, bioimage.io package, ONNX or SavedModel)"
 DESCRIPTION = (
     "Predict 2x super-resolved images from raw stacks (frames, H, W). MODEL is a run folder from "
-    "`srredsim train`, an exported bioimage.io package (zip or folder), an .onnx file or a "
-    "SavedModel folder. Large images are predicted in overlapping, blended tiles. With a folder "
-    "of stacks, OUT is a folder and every *.tif is processed.")
-
-ENGINES = ["auto", "keras", "onnx", "savedmodel"]
+    "`srredsim train`, an exported bioimage.io package (zip or folder), an .onnx file, a "
+    "SavedModel folder, or a shipped model ('default', 'faithful'). Images larger than 1024 pixels "
+    "are predicted in overlapping, blended tiles. With a folder of stacks, OUT is a folder and every "
+    "*.tif is processed, one stack at a time. The optics flags say how the data were taken; without "
+    "them the model's optics are assumed (the pixel size from the TIFF when it has one), and a "
+    "one-line warning says when the data's sampling differs from the model's.")
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("model", type=Path, help="run folder, bioimage.io package, .onnx, SavedModel folder, "
                    "or a shipped pretrained model: 'default' or 'faithful'")
     p.add_argument("input", type=Path, help="raw stack TIFF or a folder of them")
-    p.add_argument("-o", "--out", type=Path, required=True, help="output TIFF (or folder for folder input)")
-    p.add_argument("--engine", choices=ENGINES, default="auto",
-                   help="inference engine; auto = the fastest engine exact to 1e-4 for this artifact")
+    opt.add_output(p, "output TIFF (or folder for a folder input)", required=True, legacy=("--out",))
+    opt.add_overwrite(p, "existing output files")
+    opt.add_quiet(p)
+    opt.add_engine(p)
     p.add_argument("--weights", choices=["best", "last"], default="best", help="which weights of a run folder")
     p.add_argument("--tile", type=int, default=None,
-                   help="tile edge in raw pixels (default: whole image up to 1024 px, else 512)")
+                   help="tile edge in raw pixels (default: whole image up to 1024 px, else 512; 0: never tile)")
     p.add_argument("--halo", type=int, default=None, help="context pixels per tile side (default: receptive radius)")
     p.add_argument("--batch-size", type=int, default=1, help="tiles per engine call")
-    p.add_argument("--overwrite", action="store_true", help="replace existing output files")
+    opt.add_optics(p, pixel_size_default="default: from the TIFF, else the model's",
+                   others_default="default: the model's")
 
 
-def default_tile(h: int, w: int) -> int | None:
-    return None if max(h, w) <= 1024 else 512
-
-
-def run(args) -> int:
-    import numpy as np
-    from tqdm import tqdm
-
+def _plan_outputs(args) -> tuple[list[Path], list[Path]]:
     from srredsim.errors import SrredsimError, ensure_writable_dir
-    from srredsim.inference import open_model
-    from srredsim.predict import count_tiles
-    from srredsim.tiff import TIFF_SUFFIXES, list_tiffs, read_raw_stack, write_sr_image
+    from srredsim.tiff import TIFF_SUFFIXES, list_tiffs
 
     if args.input.is_dir():
         inputs = list_tiffs(args.input)
         if not inputs:
             raise SrredsimError(f"{args.input}: no TIFF files to predict")
-        if args.out.exists() and not args.out.is_dir():
-            raise SrredsimError(f"{args.out}: is a file; a folder input needs an output folder")
-        ensure_writable_dir(args.out)
-        outputs = [args.out / (p.stem + "_sr.tif") for p in inputs]
+        if args.output.exists() and not args.output.is_dir():
+            raise SrredsimError(f"{args.output}: is a file; a folder input needs an output folder")
+        ensure_writable_dir(args.output)
+        outputs = [args.output / (p.stem + "_sr.tif") for p in inputs]
     else:
         if not args.input.exists():
             raise SrredsimError(f"{args.input}: no such file")
         inputs = [args.input]
-        out = args.out
+        out = args.output
         if out.is_dir():
             out = out / (args.input.stem + "_sr.tif")
         elif out.suffix.lower() not in TIFF_SUFFIXES:
@@ -64,31 +60,61 @@ def run(args) -> int:
     existing = [o for o in outputs if o.exists()]
     if existing and not args.overwrite:
         raise SrredsimError(f"{existing[0]} exists; pass --overwrite to replace it")
+    clash = [i for i, o in zip(inputs, outputs) if o.resolve() == i.resolve()]
+    if clash:
+        raise SrredsimError(f"{clash[0]}: refusing to overwrite the input")
     for o in outputs:
         ensure_writable_dir(o.parent)
+    return inputs, outputs
 
-    # read and check every input before the (slow) model is loaded
+
+def _model_optics(model_arg):
+    """The optics a run folder (or shipped model) was trained for; None for exported artifacts."""
+    from srredsim.pretrained import resolve
+    from srredsim.runfolder import is_run, load_run
+
+    path = resolve(model_arg)
+    return load_run(path).config.optics if is_run(path) else None
+
+
+def run(args) -> int:
+    import sys
+
+    from tqdm import tqdm
+
+    from srredsim.errors import SrredsimError
+    from srredsim.inference import open_model
+    from srredsim.predict import predict_files, sampling_mismatch
+    from srredsim.tiff import read_stack_header
+
+    inputs, outputs = _plan_outputs(args)
+    given = opt.optics_given(args)
+    if given:  # bad optics fail before the model is loaded
+        opt.optics_from_args(args)
     model = open_model(args.model, engine=args.engine, weights=args.weights)
-    stacks = []
-    for path in inputs:
-        raw, meta = read_raw_stack(path, frames=model.frames)
-        if not np.any(raw):
-            raise SrredsimError(f"{path}: the stack is all zeros")
-        stacks.append((path, raw, meta))
+    trained = _model_optics(args.model)
+    first = read_stack_header(inputs[0], frames=model.frames)
+    # the data's optics: the flags, else the TIFF's pixel size, else the model's optics
+    fallback_px = first.meta.pixel_size_um or (None if trained else model.pixel_size_um)
+    data = opt.optics_from_args(args, file_pixel_size_um=fallback_px, base=trained)
+    if ("angles" in given or "phases" in given) and data.frames != model.frames:
+        raise SrredsimError(f"--angles x --phases = {data.angles} x {data.phases} = {data.frames} frames, "
+                            f"but the model takes {model.frames}")
+    warning = sampling_mismatch(data, trained, model_pixel_size_um=model.pixel_size_um)
+    if warning:
+        print(f"srredsim predict: warning: {warning}", file=sys.stderr)
 
-    halo = args.halo if args.halo is not None else model.halo
-    plans = []
-    for path, raw, meta in stacks:
-        tile = args.tile if args.tile else default_tile(*raw.shape[1:])
-        plans.append((tile, count_tiles(raw.shape[1:], tile, halo, 8, model.size_multiple)))
-    total = sum(n for _, n in plans)
-    print(f"{model.describe()}; {len(stacks)} stack(s), {total} tile(s)")
-    with tqdm(total=total, unit="tile", disable=None) as bar:
-        for (path, raw, meta), (tile, _), out in zip(stacks, plans, outputs):
-            sr = model.predict(raw, tile=tile, halo=halo, batch_size=args.batch_size, progress=bar.update)
-            px = meta.pixel_size_um or model.pixel_size_um
-            write_sr_image(out, sr, raw_pixel_size_um=px)
-            note = "" if meta.pixel_size_um else " (pixel size from the model's optics)"
-            bar.write(f"{path.name} -> {out}  {sr.shape[1]}x{sr.shape[0]}"
-                      + (f", {px / 2:.4g} um/px{note}" if px else ""))
+    with tqdm(total=None, unit="tile", disable=True if args.quiet else None, file=sys.stderr) as bar:
+        def total(n):
+            bar.total = n
+            bar.refresh()
+            if not args.quiet:
+                bar.write(f"{model.describe()}; {len(inputs)} stack(s), {n} tile(s)", file=sys.stderr)
+
+        for path, out, shape, px in predict_files(model, inputs, outputs, tile=args.tile, halo=args.halo,
+                                                  batch_size=args.batch_size, pixel_size_um=given.get("pixel_size_um"),
+                                                  progress=bar.update, log=total):
+            if not args.quiet:
+                bar.write(f"{path.name} -> {out}  {shape[1]}x{shape[0]}" + (f", {px / 2:.4g} um/px" if px else ""),
+                          file=sys.stderr)
     return 0

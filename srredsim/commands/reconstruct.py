@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from srredsim.commands import _options as opt
+
 HELP = "classical SIM reconstruction (fairSIM-equivalent) of a raw stack"
 DESCRIPTION = (
     "Estimate the illumination (pattern vector, phase, modulation per angle) and reconstruct a "
@@ -14,20 +16,15 @@ DESCRIPTION = (
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("raw", help="raw SIM stack TIFF (angles*phases, H, W)")
-    p.add_argument("-o", "--output", required=True, help="super-resolved result TIFF")
-    p.add_argument("--na", type=float, default=1.4, help="objective NA")
-    p.add_argument("--wavelength", type=float, default=525.0, help="emission wavelength, nm")
-    p.add_argument("--pixel-size", type=float, default=None,
-                   help="raw pixel size in µm (default: from the TIFF, else 0.08)")
-    p.add_argument("--refractive-index", type=float, default=1.518)
-    p.add_argument("--angles", type=int, default=3)
-    p.add_argument("--phases", type=int, default=5)
-    p.add_argument("--beams", type=int, default=2, choices=[2, 3])
+    opt.add_output(p, "super-resolved result TIFF", required=True, metavar="SR.tif")
+    opt.add_overwrite(p, "existing output files")
+    opt.add_quiet(p)
+    opt.add_json(p, "the estimated parameters")
+    opt.add_optics(p, pixel_size_default=f"default: from the TIFF, else {opt.optics_default('pixel_size_um')}")
     p.add_argument("--params-out", default=None, help="write the estimated parameters as JSON")
     p.add_argument("--params-in", default=None,
                    help="use these parameters (JSON from --params-out or a simulation) instead of estimating")
     p.add_argument("--widefield", default=None, help="also write the widefield image on the 2x grid")
-    p.add_argument("--overwrite", action="store_true", help="replace existing output files")
     r = p.add_argument_group("reconstruction (fairSIM defaults)")
     r.add_argument("--wiener", type=float, default=0.05, help="Wiener parameter w")
     r.add_argument("--apo-cutoff", type=float, default=2.0, help="apodisation cutoff, times the OTF cutoff")
@@ -68,16 +65,14 @@ def run(args) -> int:
 
     from srredsim.classical import ReconOptions, SimParams, reconstruct
     from srredsim.errors import SrredsimError, atomic_path
-    from srredsim.optics import make_optics
     from srredsim.simulate import parse_range
     from srredsim.tiff import read_raw_stack, write_sr_image
 
     _check_outputs(args)
-    data, meta = read_raw_stack(args.raw, frames=args.angles * args.phases)
-    px = args.pixel_size or meta.pixel_size_um or 0.08
-    optics = make_optics(na=args.na, wavelength_nm=args.wavelength, pixel_size_um=px,
-                         refractive_index=args.refractive_index, angles=args.angles,
-                         phases=args.phases, beams=args.beams)
+    optics = opt.optics_from_args(args)  # checked before the stack is read
+    data, meta = read_raw_stack(args.raw, frames=optics.frames)
+    optics = opt.optics_from_args(args, file_pixel_size_um=meta.pixel_size_um)
+    px = optics.pixel_size_um
     k_min, k_max = parse_range(args.k_range)
     opts = ReconOptions(wiener=args.wiener, apo_cutoff=args.apo_cutoff, apo_bend=args.apo_bend,
                         otf_damping=args.otf_damping, background=args.background, fade_px=args.fade,
@@ -100,7 +95,7 @@ def run(args) -> int:
     summary = rec.params.to_dict()
     if not summary["angles"]:
         print(f"srredsim reconstruct: {'; '.join(rec.params.notes)}", file=sys.stderr)
-    for i, a in enumerate(summary["angles"]):
+    for i, a in enumerate([] if args.json else summary["angles"]):
         print(f"angle {i + 1}: k = ({a['k_fft_px'][0]:.3f}, {a['k_fft_px'][1]:.3f}) px "
               f"= {a['magnitude_fft_px']:.3f} px at {a['angle_deg']:.2f}°, period {a['period_um'] * 1000:.1f} nm; "
               f"phase {', '.join(f'{v:+.3f}' for v in a['phases_rad'])} rad; "
@@ -110,11 +105,14 @@ def run(args) -> int:
     write_sr_image(args.output, rec.sr, raw_pixel_size_um=px)
     if args.widefield:
         write_sr_image(args.widefield, rec.widefield, raw_pixel_size_um=px)
+    summary["optics"] = optics.model_dump()
+    summary["options"] = {k: v for k, v in vars(opts).items()}
     if args.params_out:
-        summary["optics"] = optics.model_dump()
-        summary["options"] = {k: v for k, v in vars(opts).items()}
         with atomic_path(args.params_out) as tmp:
             tmp.write_text(json.dumps(summary, indent=1) + "\n")
-    print(f"srredsim reconstruct: {args.raw} -> {args.output} "
-          f"({rec.sr.shape[0]}x{rec.sr.shape[1]}, {dt:.2f} s)", file=sys.stderr)
+    if args.json:
+        print(opt.json_text(summary))
+    if not args.quiet:
+        print(f"srredsim reconstruct: {args.raw} -> {args.output} "
+              f"({rec.sr.shape[0]}x{rec.sr.shape[1]}, {dt:.2f} s)", file=sys.stderr)
     return 0

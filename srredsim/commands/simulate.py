@@ -1,8 +1,10 @@
-"""``srredsim simulate OUT --count N --size S``: a simulated training folder with ground truth."""
+"""``srredsim simulate -o OUT --count N --size S``: a simulated training folder with ground truth."""
 
 from __future__ import annotations
 
 import argparse
+
+from srredsim.commands import _options as opt
 
 HELP = "simulate raw SIM stacks with ground truth as a training folder (trainx/trainy/...)"
 DESCRIPTION = (
@@ -15,15 +17,16 @@ DESCRIPTION = (
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("out", help="output folder (refused if it exists, unless --overwrite)")
+    opt.add_output(p, "output folder (refused if it exists, unless --overwrite)", metavar="DIR")
+    opt.add_legacy_positional(p, "legacy_output", "-o/--output", "OUT")
     p.add_argument("--count", type=int, default=16, help="training stacks")
     p.add_argument("--test-count", type=int, default=0, help="extra stacks written to testx/testy")
     p.add_argument("--size", type=int, default=256, help="raw frame edge in pixels (even)")
     p.add_argument("--photons", default="2:300",
                    help="mean photons per pixel per frame: a value or a range LOW:HIGH (log-uniform)")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--structures", default="mixed", choices=["filaments", "vesicles", "beads", "mixed", "textures", "points",
-                                                      "gratings", "generic"],
+    p.add_argument("--structures", default="mixed", choices=["filaments", "vesicles", "beads", "mixed", "textures",
+                                                             "points", "gratings", "generic"],
                    help="structure family (textures, points, gratings, generic: detail no prior can guess)")
     p.add_argument("--target", default="truth", choices=["truth", "bandlimited", "classical", "support"],
                    help="what trainy holds: the lightly blurred truth; the truth band-limited to the SIM "
@@ -33,20 +36,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--classical-photons", type=float, default=1000.0,
                    help="photons of the high-light copy behind --target classical")
     p.add_argument("--workers", type=int, default=1, help="processes")
-    p.add_argument("--overwrite", action="store_true", help="replace an existing OUT")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    opt.add_overwrite(p, "an existing output folder")
+    opt.add_quiet(p, legacy_no_progress=True)
     p.add_argument("--config", default=None,
                    help="YAML/JSON SimulationConfig (all fields of srredsim.simulate.SimulationConfig); "
                         "replaces the simulation and optics options; --count, --test-count, --seed, "
                         "--workers still apply")
-    o = p.add_argument_group("optics and illumination")
-    o.add_argument("--na", type=float, default=1.4)
-    o.add_argument("--wavelength", type=float, default=525.0, help="emission wavelength, nm")
-    o.add_argument("--pixel-size", type=float, default=0.08, help="raw pixel size in the sample, µm")
-    o.add_argument("--refractive-index", type=float, default=1.518)
-    o.add_argument("--angles", type=int, default=3)
-    o.add_argument("--phases", type=int, default=5)
-    o.add_argument("--beams", type=int, default=2, choices=[2, 3])
+    opt.add_optics(p)
+    o = p.add_argument_group("illumination")
     o.add_argument("--k-fraction", default="0.75:0.95", help="|k| / widefield cutoff (value or range)")
     o.add_argument("--modulation", default="0.5:0.95", help="pattern contrast (value or range)")
 
@@ -75,12 +72,10 @@ def run(args) -> int:
     import sys
 
     from srredsim.errors import SrredsimError
-    from srredsim.optics import make_optics
     from srredsim.simulate import SimulationConfig, parse_range, simulate_dataset
 
-    optics = make_optics(na=args.na, wavelength_nm=args.wavelength, pixel_size_um=args.pixel_size,
-                         refractive_index=args.refractive_index, angles=args.angles,
-                         phases=args.phases, beams=args.beams)
+    output = opt.output_or_legacy(args)
+    optics = opt.optics_from_args(args)
     values = {
         "size": args.size, "photons": parse_range(args.photons), "structures": args.structures,
         "target": args.target, "classical_photons": args.classical_photons,
@@ -92,9 +87,10 @@ def run(args) -> int:
         if not isinstance(values, dict):
             raise SrredsimError(f"{args.config}: expected a mapping of SimulationConfig fields")
     cfg = SimulationConfig.build(**values)
-    out = simulate_dataset(args.out, cfg, count=args.count, test_count=args.test_count, seed=args.seed,
-                           workers=args.workers, overwrite=args.overwrite, progress=not args.no_progress)
-    print(f"srredsim simulate: wrote {args.count} training"
-          + (f" and {args.test_count} test" if args.test_count else "")
-          + f" stacks of {cfg.optics.frames}x{cfg.size}x{cfg.size} to {out}", file=sys.stderr)
+    out = simulate_dataset(output, cfg, count=args.count, test_count=args.test_count, seed=args.seed,
+                           workers=args.workers, overwrite=args.overwrite, progress=not args.quiet)
+    if not args.quiet:
+        print(f"srredsim simulate: wrote {args.count} training"
+              + (f" and {args.test_count} test" if args.test_count else "")
+              + f" stacks of {cfg.optics.frames}x{cfg.size}x{cfg.size} to {out}", file=sys.stderr)
     return 0

@@ -1,9 +1,11 @@
-"""srredsim train DATA --out RUN [--config FILE] [overrides]"""
+"""``srredsim train DATA -o RUN [--config FILE] [overrides]``"""
 
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
+
+from srredsim.commands import _options as opt
 
 HELP = "train SR-REDSIM (or the U-Net) on a trainx/trainy data folder; the run folder is the model"
 DESCRIPTION = (
@@ -16,9 +18,12 @@ DESCRIPTION = (
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("data", type=Path, help="data folder with trainx/ and trainy/")
-    p.add_argument("--out", "-o", type=Path, required=True, help="run folder to create (or resume)")
+    opt.add_output(p, "run folder to create (or to continue with --resume)", required=True, legacy=("--out",),
+                   metavar="RUN")
+    opt.add_overwrite(p, "an existing run folder (it is deleted before training starts)")
+    opt.add_quiet(p)
     p.add_argument("--config", type=Path, help="configuration file (YAML or JSON, a RunConfig)")
-    p.add_argument("--resume", action="store_true", help="continue an interrupted run in --out")
+    p.add_argument("--resume", action="store_true", help="continue an interrupted run in --output")
     p.add_argument("--init-from", type=Path, metavar="RUN|WEIGHTS",
                    help="start from trained weights (fine-tuning), e.g. the pretrained default model")
     p.add_argument("--epochs", type=int, help="override train.epochs")
@@ -33,7 +38,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, help="override train.seed")
     p.add_argument("--strategy", choices=["auto", "none", "mirrored", "multiworker"], help="override train.strategy")
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="any other override, e.g. --set data.augment=false")
-    p.add_argument("--quiet", action="store_true", help="no per-epoch output")
 
 
 def run(args) -> int:
@@ -50,16 +54,44 @@ def run(args) -> int:
     }
     overrides = {k: v for k, v in overrides.items() if v is not None}  # flags that were given
     overrides.update(parse_set_option(args.set))
+    from srredsim.errors import SrredsimError
+
     if args.resume:
         extra = [k for k in overrides if k != "train.epochs"]
         if extra or args.config:
-            from srredsim.errors import SrredsimError
-
             raise SrredsimError("--resume continues the saved configuration; only --epochs may be changed "
                                 f"(got {', '.join(extra) or '--config'})")
+        if args.overwrite:
+            raise SrredsimError("--resume continues the run in --output, --overwrite replaces it: choose one")
     cfg = cfg.with_overrides(overrides)
+    if args.overwrite:
+        _remove_old_run(args.output, args.data)
     from srredsim.train import train
 
-    train(args.data, args.out, cfg, resume=args.resume, verbose=0 if args.quiet else None,
+    train(args.data, args.output, cfg, resume=args.resume, verbose=0 if args.quiet else None,
           init_from=args.init_from)
     return 0
+
+
+def _remove_old_run(out: Path, data: Path) -> None:
+    """--overwrite: delete an existing run folder, after the cheap checks (data pairs) have passed.
+
+    Only a run folder (it has config.json) or an empty folder is deleted: --overwrite never
+    removes a folder srredsim did not make.
+    """
+    import shutil
+
+    from srredsim.config import CONFIG_NAME
+    from srredsim.errors import SrredsimError
+    from srredsim.pairs import find_pairs
+
+    if not out.exists():
+        return
+    if not out.is_dir():
+        raise SrredsimError(f"{out} is a file, not a run folder")
+    if any(out.iterdir()) and not (out / CONFIG_NAME).is_file():
+        raise SrredsimError(f"{out} is not a run folder (no {CONFIG_NAME}); --overwrite replaces only run folders")
+    if out.resolve() in (Path(data).resolve(), *Path(data).resolve().parents):
+        raise SrredsimError(f"{out} holds the training data; choose another --output")
+    find_pairs(data)  # a bad data folder fails before the old run is gone
+    shutil.rmtree(out)

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
+
+from srredsim.commands import _options as opt
 
 HELP = "check a bioimage.io package: spec, bioimageio.core tests, engine parity, DeepImageJ rules"
 DESCRIPTION = (
@@ -24,24 +25,36 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--weight-format", nargs="+", default=None,
                    choices=["keras_hdf5", "tensorflow_saved_model_bundle", "onnx"],
                    help="test only these weight formats with bioimageio.core")
-    p.add_argument("--tolerance", type=float, default=1e-4, help="largest allowed engine difference")
-    p.add_argument("--json", default=None, metavar="FILE", help="also write the results as JSON")
+    p.add_argument("--tolerance", type=float, default=1e-4,
+                   help="largest allowed max |difference| between two engines, relative to the output's range")
+    opt.add_output(p, "also write the results to this JSON file", metavar="FILE.json")
+    opt.add_overwrite(p, "an existing results file")
+    opt.add_quiet(p)
+    opt.add_json(p, legacy_file=True)
 
 
 def run(args) -> int:
-    from srredsim.errors import atomic_path
-    from srredsim.export.validate import failed_checks, format_table, validate_package
+    from srredsim.errors import SrredsimError, write_json
+    from srredsim.export.checks import failed_checks, format_table
+    from srredsim.export.validate import validate_package
+
+    if args.output is not None and args.output_json is not None:
+        raise SrredsimError("two result files given (-o and --json FILE); use -o/--output")
+    report = args.output if args.output is not None else args.output_json
+    if report is not None and report.exists() and not args.overwrite:
+        raise SrredsimError(f"{report} exists; pass --overwrite to replace it")
 
     def progress(r):
-        print(f"  {r.name}: {r.status}", file=sys.stderr, flush=True)
+        if not args.quiet:
+            print(f"  {r.name}: {r.status}", file=sys.stderr, flush=True)
 
     results = validate_package(args.package, jvm=args.jvm, core=not args.no_core, parity=not args.no_parity,
                                weight_formats=tuple(args.weight_format) if args.weight_format else None,
                                tolerance=args.tolerance, progress=progress)
-    print(format_table(results))
-    if args.json:
-        with atomic_path(args.json) as tmp:
-            tmp.write_text(json.dumps([r.__dict__ for r in results], indent=2) + "\n")
+    rows = [r.to_dict() for r in results]
+    print(opt.json_text(rows) if args.json else format_table(results))
+    if report is not None:
+        write_json(report, rows)
     fails = failed_checks(results)
     if fails:
         print(f"srredsim validate: {len(fails)} check(s) failed: {', '.join(r.name for r in fails)}",

@@ -5,7 +5,7 @@ The writers (:mod:`.savedmodel`, :mod:`.onnx_export`, :mod:`.bioimageio_package`
 own modules and import TensorFlow, ONNX or bioimageio only when called, so importing this package
 is cheap. The entry point for everything is :func:`srredsim.export.api.export_run`.
 
-Fixed names shared by every artifact (ARCHITECTURE §2, §5, §6):
+Fixed names shared by every artifact (docs/architecture.md, sections 2, 5 and 6):
 
 * input tensor id ``raw``: ``(batch, y, x, channel)`` with one channel per raw frame;
 * output tensor id ``sr``: ``(batch, 2y, 2x, 1)``.

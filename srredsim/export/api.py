@@ -45,17 +45,20 @@ class ExportResult:
         return "\n".join(lines)
 
 
-def default_output(run_path: Path, fmt: str, name: str, nchw: bool = False) -> Path:
+def default_output(fmt: str, name: str, nchw: bool = False) -> Path:
+    """Where an export goes without ``-o``: the current folder, named after the model.
+
+    Never inside the run folder: a shipped model's run folder is part of the installed package.
+    """
     from srredsim.export.bioimageio_package import slug
 
-    base = run_path / "export"
     s = slug(name)
-    return {
-        "bioimageio": base / f"{s}.bioimageio.zip",
-        "onnx": base / (f"{s}_nchw.onnx" if nchw else f"{s}.onnx"),
-        "savedmodel": base / f"{s}_savedmodel",
-        "all": base,
-    }[fmt]
+    return Path({
+        "bioimageio": f"{s}.bioimageio.zip",
+        "onnx": f"{s}_nchw.onnx" if nchw else f"{s}.onnx",
+        "savedmodel": f"{s}_savedmodel",
+        "all": f"{s}_export",
+    }[fmt])
 
 
 def check_model_io(model, config) -> None:
@@ -127,7 +130,7 @@ def export_run(run_path: str | os.PathLike, fmt: str = "bioimageio", out: str | 
         from srredsim.export.bioimageio_package import check_metadata
 
         check_metadata(meta)
-    out = Path(out) if out is not None else default_output(run.path, fmt, meta.name, nchw)
+    out = Path(out) if out is not None else default_output(fmt, meta.name, nchw)
     if out.exists() and not overwrite:
         raise SrredsimError(f"{out} exists; pass --overwrite to replace it")
     if fmt == "bioimageio" and out.suffix.lower() != ".zip":

@@ -3,19 +3,21 @@
 DeepImageJ 3 (through its engine library JDLL) runs ``tensorflow_saved_model_bundle`` weights on
 TensorFlow Java 0.5.0 (= TF 2.10.1) and ``onnx`` weights on ONNX Runtime Java 1.13.1. DeepImageJ
 itself, JDLL and Fiji are published only on the SciJava Maven repository, which CI cannot reach;
-the engines, ImageJ 1.x and SnakeYAML are on Maven Central. The Maven project in ``export/jvm``
-therefore reproduces what JDLL does with a package (parse rdf.yaml, unzip the weights, load the
+the engines, ImageJ 1.x and SnakeYAML are on Maven Central. The Maven project shipped inside the
+package (``srredsim/_jvm``, package data, so a wheel install has it) therefore reproduces what JDLL does with a package (parse rdf.yaml, unzip the weights, load the
 SavedModel with tag ``serve`` / signature ``serving_default`` or the ONNX file with basic
 optimisation, apply the RDF's pre/post-processing, run the test input, compare with the test
 output within the RDF tolerance) on exactly those engines: an *engine-equivalent* check, not a
 run of DeepImageJ (see docs/fiji.md for what that does and does not prove).
 
-This module builds that project once (cached under ``~/.cache/srredsim/jvm/<hash of the
-sources>/``; ``SRREDSIM_CACHE_DIR`` moves the cache, ``SRREDSIM_JVM_JAR`` names a prebuilt jar),
-runs it, and parses its machine-readable result lines (``SRREDSIM_JVM_RESULT {json}``).
+This module builds that project once into the per-user cache (:func:`srredsim.cache.cache_dir`:
+``<cache>/jvm/<hash of the sources>/``, never inside the installed package; ``SRREDSIM_CACHE_DIR``
+moves the cache, ``SRREDSIM_JVM_JAR`` names a prebuilt jar), runs it, and parses its
+machine-readable result lines (``SRREDSIM_JVM_RESULT {json}``).
 
-Public API: :func:`run_jvm_checks` (used by ``srredsim validate --jvm``), :func:`check_package`,
-:func:`predict_tiff`, :func:`build_jar`, :func:`find_tools`, :class:`JvmResult`.
+Public API: :func:`run_jvm_checks` (used by ``srredsim validate --jvm``; rows of
+:class:`srredsim.export.checks.CheckResult`), :func:`check_package`, :func:`predict_tiff`,
+:func:`build_jar`, :func:`find_tools`, :class:`JvmResult`.
 """
 
 from __future__ import annotations
@@ -33,29 +35,17 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from srredsim.errors import SrredsimError
+from srredsim.export.checks import FAIL, PASS, SKIP, CheckResult
 
 RESULT_PREFIX = "SRREDSIM_JVM_RESULT "
 JAR_NAME = "srredsim-jvm.jar"
-# Engines and libraries the harness is pinned to (export/jvm/pom.xml): for reports and docs.
+# Engines and libraries the harness is pinned to (srredsim/_jvm/pom.xml): for reports and docs.
 ENGINES = {
     "tensorflow_saved_model_bundle": "TensorFlow Java 0.5.0 (TensorFlow 2.10.1)",
     "onnx": "ONNX Runtime Java 1.13.1",
 }
 BUILD_TIMEOUT_S = 1800  # a cold build downloads ~230 MB from Maven Central
 RUN_TIMEOUT_S = 600
-
-
-@dataclasses.dataclass
-class CheckResult:
-    """One check: a name, whether it passed, and a one-line explanation.
-
-    Used when :mod:`srredsim.export.validate` (which owns the shared ``CheckResult``) is absent;
-    :func:`run_jvm_checks` returns that module's type when it exists.
-    """
-
-    name: str
-    ok: bool
-    detail: str
 
 
 @dataclasses.dataclass
@@ -96,17 +86,18 @@ class JvmRun:
 # ---- locating the tools and the sources ---------------------------------------------------------
 
 def source_dir() -> Path:
-    """The Maven project (``export/jvm`` in a source checkout; ``SRREDSIM_JVM_SOURCE`` overrides)."""
+    """The Maven project: ``srredsim/_jvm`` (package data); ``SRREDSIM_JVM_SOURCE`` overrides."""
     env = os.environ.get("SRREDSIM_JVM_SOURCE")
     if env:
         return Path(env)
-    return Path(__file__).resolve().parents[2] / "export" / "jvm"
+    return Path(__file__).resolve().parents[1] / "_jvm"
 
 
-def cache_root() -> Path:
-    env = os.environ.get("SRREDSIM_CACHE_DIR")
-    base = Path(env) if env else Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "srredsim"
-    return base / "jvm"
+def cache_root(create: bool = True) -> Path:
+    """Where built harness jars live: ``<srredsim cache>/jvm`` (see :mod:`srredsim.cache`)."""
+    from srredsim.cache import cache_dir
+
+    return cache_dir("jvm", create=create)
 
 
 def _java_from_home() -> str | None:
@@ -146,7 +137,7 @@ def find_tools(need_maven: bool = True) -> dict[str, str]:
     mvn = shutil.which("mvn")
     if need_maven and not mvn:
         missing.append("Maven 3.8+ (no `mvn` on PATH; install e.g. `apt-get install maven`) "
-                       "to build export/jvm, or set SRREDSIM_JVM_JAR to a jar built elsewhere")
+                       "to build the JVM harness once, or set SRREDSIM_JVM_JAR to a jar built elsewhere")
     if missing:
         raise SrredsimError("the JVM check needs " + " and ".join(missing))
     tools = {"java": java}
@@ -189,7 +180,7 @@ def cached_jar() -> Path | None:
     if env:
         return Path(env) if Path(env).is_file() else None
     try:
-        jar = cache_root() / source_hash() / JAR_NAME
+        jar = cache_root(create=False) / source_hash() / JAR_NAME
     except SrredsimError:
         return None
     return jar if jar.is_file() else None
@@ -197,7 +188,7 @@ def cached_jar() -> Path | None:
 
 def build_jar(force: bool = False, maven_repo: str | os.PathLike | None = None, offline: bool = False,
               log=None) -> Path:
-    """Build ``export/jvm`` once and return the cached runnable jar (``lib/`` beside it).
+    """Build the JVM harness once and return the cached runnable jar (``lib/`` beside it).
 
     The build runs in a temporary copy of the sources (the checkout stays clean) with
     ``mvn -B -q package``; ``maven_repo`` sets ``-Dmaven.repo.local`` (a clean one measures a
@@ -211,8 +202,8 @@ def build_jar(force: bool = False, maven_repo: str | os.PathLike | None = None, 
         return Path(env_jar)
     src = source_dir()
     if not (src / "pom.xml").is_file():
-        raise SrredsimError(f"the JVM harness sources are missing ({src}/pom.xml); the JVM check runs "
-                            "from a source checkout of srredsim, or set SRREDSIM_JVM_SOURCE / SRREDSIM_JVM_JAR")
+        raise SrredsimError(f"the JVM harness sources are missing ({src}/pom.xml): this installation of "
+                            "srredsim is incomplete (reinstall it), or set SRREDSIM_JVM_SOURCE / SRREDSIM_JVM_JAR")
     key = source_hash(src)
     target = cache_root() / key
     jar = target / JAR_NAME
@@ -342,55 +333,29 @@ def predict_tiff(package: str | os.PathLike, raw_tif: str | os.PathLike, out_tif
     return res[0]
 
 
-def _check_result_type():
-    try:
-        from srredsim.export.validate import CheckResult as Shared  # owned by the export engineer
-
-        return Shared
-    except Exception:  # module absent or not importable yet
-        return CheckResult
-
-
-def _make(cls, name: str, ok: bool, detail: str, seconds: float = 0.0, skipped: bool = False):
-    """Build the shared CheckResult (``status`` pass/fail/skip, ``seconds``) or the local one."""
-    fields = {f.name for f in dataclasses.fields(cls)} if dataclasses.is_dataclass(cls) else set()
-    try:
-        if "status" in fields:
-            kw = {"name": name, "status": "skip" if skipped else ("pass" if ok else "fail"), "detail": detail}
-            if "seconds" in fields:
-                kw["seconds"] = seconds
-            return cls(**kw)
-        return cls(name=name, ok=ok, detail=detail)
-    except TypeError:
-        return CheckResult(name=name, ok=ok, detail=detail)
-
-
-def run_jvm_checks(package_path: str | os.PathLike) -> list:
+def run_jvm_checks(package_path: str | os.PathLike) -> list[CheckResult]:
     """Engine-equivalent DeepImageJ checks of a package, one :class:`CheckResult` per weight format.
 
     Names are ``jvm.<weights format>`` (e.g. ``jvm.onnx``); a package-level problem is reported as
-    ``jvm.package``. The type is :mod:`srredsim.export.validate`'s ``CheckResult`` (status
-    ``pass``/``fail``/``skip``) when that module is importable, else this module's
-    :class:`CheckResult` (``ok`` bool). Java/Maven missing or a failed build raises :class:`SrredsimError` with what
+    ``jvm.package``. Java/Maven missing or a failed build raises :class:`SrredsimError` with what
     to install.
     """
-    cls = _check_result_type()
     run = check_package(package_path)
     out = []
     for r in run.results:
+        secs = float(r.data.get("seconds") or 0.0)
         if r.kind == "check":
             fmt = r.weights_format or "?"
-            engine = r.data.get("engine_version") or ENGINES.get(fmt, "")
-            secs = float(r.data.get("seconds") or 0.0)
             if r.status == "skipped":
-                out.append(_make(cls, f"jvm.{fmt}", True, r.detail, secs, skipped=True))
+                out.append(CheckResult(f"jvm.{fmt}", SKIP, r.detail, secs))
                 continue
+            engine = r.data.get("engine_version") or ENGINES.get(fmt, "")
             prefix = f"on {engine} (as in DeepImageJ): " if engine else ""
-            out.append(_make(cls, f"jvm.{fmt}", r.ok, prefix + r.detail, secs))
+            out.append(CheckResult(f"jvm.{fmt}", PASS if r.ok else FAIL, prefix + r.detail, secs))
         elif r.kind in ("package", "usage"):
-            out.append(_make(cls, "jvm.package", False, r.detail))
+            out.append(CheckResult("jvm.package", FAIL, r.detail, secs))
     if not out:
         tail = (run.stderr or run.stdout).strip()[-800:]
-        out.append(_make(cls, "jvm.harness", False, f"the JVM harness exited {run.returncode} without a "
-                         f"result: {tail}"))
+        out.append(CheckResult("jvm.harness", FAIL, f"the JVM harness exited {run.returncode} without a "
+                               f"result: {tail}", run.seconds))
     return out

@@ -33,7 +33,7 @@ def halo(cfg: ModelConfig) -> int:
 
 
 def channel_names(angles: int, phases: int) -> list[str]:
-    """``a0p0 .. a{A-1}p{P-1}``: angle-major, phases fastest (ARCHITECTURE §2)."""
+    """``a0p0 .. a{A-1}p{P-1}``: angle-major, phases fastest (docs/architecture.md, section 2)."""
     return [f"a{a}p{p}" for a in range(angles) for p in range(phases)]
 
 

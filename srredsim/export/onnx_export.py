@@ -1,11 +1,11 @@
 """ONNX writer (tf2onnx) and reader.
 
 DeepImageJ runs ONNX with ONNX Runtime Java 1.13.1, which accepts opset <= 17 and IR <= 8
-(ARCHITECTURE §6), so we convert at opset 17 and cap the IR version at 8. Batch, height and width
+(docs/architecture.md, section 6), so we convert at opset 17 and cap the IR version at 8. Batch, height and width
 stay dynamic; the input and output are named by the RDF tensor ids (``raw``, ``sr``). A
 channels-first variant ``(N, C, H, W)`` (the seed notebook's convention) is made with tf2onnx's
 ``inputs_as_nchw`` / ``outputs_as_nchw`` from the channels-last Keras model -- converting a
-channels-first Keras model with dynamic H/W gives an invalid graph (ARCHITECTURE §5).
+channels-first Keras model with dynamic H/W gives an invalid graph (docs/architecture.md, section 5).
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """TensorFlow SavedModel writer and reader.
 
 Keras 3's ``model.save`` no longer writes a SavedModel and ``model.export`` returns a bare tensor
-from ``serve``, which bioimageio.core rejects (ARCHITECTURE §5). We use
+from ``serve``, which bioimageio.core rejects (docs/architecture.md, section 5). We use
 :class:`keras.export.ExportArchive` with two endpoints that both return ``{"sr": output}``:
 
 * ``serve`` -- what bioimageio.core's ``TFSMLayer`` calls;

@@ -17,8 +17,8 @@ Checks, in order (each gives one :class:`CheckResult` row; names are stable for 
 ``core.tf.serve``      the ``serve`` endpoint returns a dict keyed by the output id (bioimageio.core)
 ``dij.tf.version``     tensorflow_version is 2.x (a warning above 2.10: JDLL then runs TF 2.10.1)
 ``core.<format>``      bioimageio.core's ``test_model`` for each weight format (offline)
-``parity.<a>~<b>``     engines agree on the test input to 1e-4 (network units)
-``jvm.*``              with ``jvm=True``: the JVM harness (srredsim.export.jvm), if installed
+``parity.<a>~<b>``     engines agree on the test input: max |a - b| <= 1e-4 of the output's range
+``jvm.*``              with ``jvm=True``: the package on DeepImageJ's engines in a JVM (srredsim.export.jvm)
 
 bioimageio.core unzips TensorFlow weights into the working directory, so its tests run in a
 temporary working directory; downloads are impossible by construction (no URLs in our
@@ -34,7 +34,6 @@ import shutil
 import tempfile
 import time
 import zipfile
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
@@ -42,26 +41,16 @@ import numpy as np
 
 from srredsim.errors import SrredsimError
 from srredsim.export import ONNX_MAX_IR, ONNX_OPSET, SERVE_ENDPOINT, SIGNATURE
+from srredsim.export.checks import CheckResult
 
-# DeepImageJ / JDLL implement these (ARCHITECTURE §6); ensure_dtype is added by the spec itself.
+# DeepImageJ / JDLL implement these (docs/fiji.md, "What DeepImageJ needs"); ensure_dtype is added by
+# the spec itself.
 DIJ_PROCESSING = ("binarize", "clip", "ensure_dtype", "fixed_zero_mean_unit_variance", "scale_linear",
                   "scale_range", "sigmoid", "zero_mean_unit_variance")
 DIJ_SPACE_AXES = ("x", "y", "z")
 DIJ_TF_MAX_NATIVE = (2, 10)
 PARITY_TOL = 1e-4
 CORE_FORMATS = ("keras_hdf5", "tensorflow_saved_model_bundle", "onnx")
-
-
-@dataclass
-class CheckResult:
-    name: str
-    status: str  # "pass" | "fail" | "warn" | "skip"
-    detail: str = ""
-    seconds: float = 0.0
-
-    @property
-    def failed(self) -> bool:
-        return self.status == "fail"
 
 
 def _env_offline() -> None:
@@ -403,6 +392,7 @@ def _lint_tf(rdf: dict, folder: Path, tmp: Path) -> list[CheckResult]:
 # ---- parity -----------------------------------------------------------------------------------
 def _parity(folder: Path, rdf: dict, tol: float) -> list[CheckResult]:
     from srredsim.export.engines import _open_package_dir
+    from srredsim.metrics import max_difference
     from srredsim.normalization import normalize_raw
 
     weights = rdf.get("weights") or {}
@@ -436,9 +426,10 @@ def _parity(folder: Path, rdf: dict, tol: float) -> list[CheckResult]:
             if outs[a].shape != outs[b].shape:
                 results.append(CheckResult(f"parity.{a}~{b}", "fail", f"shapes {outs[a].shape} vs {outs[b].shape}"))
                 continue
-            d = float(np.max(np.abs(outs[a] - outs[b])))
-            results.append(CheckResult(f"parity.{a}~{b}", "pass" if d <= tol else "fail",
-                                       f"max |diff| {d:.2e} (tolerance {tol:g})"))
+            d, rel = max_difference(outs[b], outs[a])
+            results.append(CheckResult(f"parity.{a}~{b}", "pass" if rel <= tol else "fail",
+                                       f"max |diff| {d:.2e}, {rel:.2e} of the output range "
+                                       f"(tolerance {tol:g} of the range)"))
     return results
 
 
@@ -523,48 +514,11 @@ def validate_package(path: str | os.PathLike, jvm: bool = False, *, core: bool =
 
 
 def _jvm_checks(package: Path) -> list[CheckResult]:
+    from srredsim.export.jvm import run_jvm_checks
+
     t = time.perf_counter()
     try:
-        from srredsim.export.jvm import run_jvm_checks  # written separately (export/jvm)
-    except ImportError:
-        return [CheckResult("jvm", "fail", "the JVM harness is not available in this build "
-                                           "(srredsim.export.jvm is missing)", time.perf_counter() - t)]
-    try:
-        rows = list(run_jvm_checks(package))
-    except SrredsimError as exc:
+        rows = run_jvm_checks(package)
+    except SrredsimError as exc:  # Java/Maven missing, a failed build: one row that says what to install
         return [CheckResult("jvm", "fail", str(exc), time.perf_counter() - t)]
-    out = []
-    for r in rows:  # the harness may hand back its own result type (``ok`` instead of ``status``)
-        if isinstance(r, CheckResult):
-            out.append(r)
-        else:
-            status = getattr(r, "status", None) or ("pass" if getattr(r, "ok", False) else "fail")
-            out.append(CheckResult(str(r.name), str(status), str(getattr(r, "detail", "")),
-                                   float(getattr(r, "seconds", 0.0) or 0.0)))
-    return out or [CheckResult("jvm", "fail", "the JVM harness returned no result", time.perf_counter() - t)]
-
-
-def failed_checks(results: list[CheckResult]) -> list[CheckResult]:
-    return [r for r in results if r.failed]
-
-
-def format_table(results: list[CheckResult], width: int = 100) -> str:
-    """A plain-text table: check, status, seconds, detail (wrapped)."""
-    import textwrap
-
-    name_w = max([len("check")] + [len(r.name) for r in results])
-    head = f"{'check':<{name_w}}  status  time    detail"
-    detail_w = max(40, width - name_w - 18)
-    lines = [head, "-" * (name_w + 18 + detail_w)]
-    for r in results:
-        wrapped = textwrap.wrap(r.detail, detail_w) or [""]
-        lines.append(f"{r.name:<{name_w}}  {r.status.upper():<6}  {r.seconds:5.1f}s  {wrapped[0]}")
-        for cont in wrapped[1:]:
-            lines.append(" " * (name_w + 18) + cont)
-    fails = failed_checks(results)
-    lines.append("")
-    lines.append(f"FAILED: {', '.join(r.name for r in fails)}" if fails
-                 else f"all {len(results)} checks passed" + (
-                     f" ({sum(r.status == 'warn' for r in results)} warnings)"
-                     if any(r.status == "warn" for r in results) else ""))
-    return "\n".join(lines)
+    return rows or [CheckResult("jvm", "fail", "the JVM harness returned no result", time.perf_counter() - t)]

@@ -186,7 +186,7 @@ def test_savedmodel_signatures(exported):
 
 # ---- validate ---------------------------------------------------------------------------------
 def test_validate_passes_every_check(validated):
-    from srredsim.export.validate import failed_checks, format_table
+    from srredsim.export.checks import failed_checks, format_table
 
     table = format_table(validated)
     assert not failed_checks(validated), table
@@ -199,7 +199,7 @@ def test_validate_passes_every_check(validated):
 
 
 def test_validate_accepts_an_unpacked_folder(unpacked):
-    from srredsim.export.validate import failed_checks
+    from srredsim.export.checks import failed_checks
 
     results = lint_only(unpacked)
     assert not failed_checks(results), [(r.name, r.detail) for r in failed_checks(results)]
@@ -342,16 +342,31 @@ def test_corrupt_member_is_a_clear_error(tmp_path):
         safe_extract(z, tmp_path / "out")
 
 
-def test_run_without_weights_is_refused_and_leaves_nothing(tmp_path):
+def test_run_without_weights_is_refused_and_leaves_nothing(tmp_path, monkeypatch):
     from srredsim.config import RunConfig
     from srredsim.export.api import export_run
     from srredsim.runfolder import save_run_skeleton
 
     run = tmp_path / "empty"
     save_run_skeleton(run, RunConfig.from_dict({"model": {"filters": 4, "depth": 1}}))
+    before = sorted(run.iterdir())
+    work = tmp_path / "cwd"
+    work.mkdir()
+    monkeypatch.chdir(work)  # without -o an export goes to the current folder, never into the run folder
     with pytest.raises(SrredsimError, match="no weights"):
         export_run(run, "bioimageio")
-    assert not (run / "export").exists()
+    assert sorted(run.iterdir()) == before and list(work.iterdir()) == []
+
+
+def test_default_export_goes_to_the_current_folder_not_the_run(run_dir, tmp_path, monkeypatch):
+    from srredsim.export.api import default_output, export_run
+
+    assert default_output("bioimageio", "SR-REDSIM") == Path("sr-redsim.bioimageio.zip")
+    monkeypatch.chdir(tmp_path)
+    before = sorted(p.relative_to(run_dir) for p in Path(run_dir).rglob("*"))
+    result = export_run(run_dir, "onnx", verify=False)
+    assert result.outputs["onnx"].resolve().parent == tmp_path.resolve()
+    assert sorted(p.relative_to(run_dir) for p in Path(run_dir).rglob("*")) == before
 
 
 def test_wrong_input_channels_is_refused(tmp_path, run_dir):
@@ -473,7 +488,8 @@ def test_global_normalization_package_validates(tmp_path):
     from srredsim.config import RunConfig
     from srredsim.export.api import export_run
     from srredsim.export.engines import open_artifact
-    from srredsim.export.validate import failed_checks, format_table, validate_package
+    from srredsim.export.checks import failed_checks, format_table
+    from srredsim.export.validate import validate_package
 
     run = make_run(tmp_path / "glob", normalization={"mode": "global", "x_min": 100.0, "x_max": 400.0,
                                                      "y_min": 0.0, "y_max": 2000.0})
@@ -487,14 +503,14 @@ def test_global_normalization_package_validates(tmp_path):
         assert art.normalization == RunConfig.load(run).normalization
 
 
-def test_validate_jvm_flag_reports_harness_status(package, monkeypatch):
-    import sys
-
+def test_validate_jvm_without_java_is_one_failed_row_that_says_what_to_install(package, monkeypatch, tmp_path):
     from srredsim.export.validate import _jvm_checks
 
-    monkeypatch.setitem(sys.modules, "srredsim.export.jvm", None)  # as if the harness were absent
+    monkeypatch.delenv("JAVA_HOME", raising=False)
+    monkeypatch.delenv("SRREDSIM_JVM_JAR", raising=False)
+    monkeypatch.setenv("PATH", str(tmp_path))  # no java, no mvn
     (row,) = _jvm_checks(package)
-    assert row.name == "jvm" and row.status == "fail" and "not available" in row.detail
+    assert row.name == "jvm" and row.status == "fail" and "Java 17" in row.detail
 
 
 @pytest.mark.slow
@@ -503,7 +519,8 @@ def test_full_size_model_exports_and_validates(tmp_path, capsys):
     import time
 
     from srredsim.export.api import export_run
-    from srredsim.export.validate import failed_checks, format_table, validate_package
+    from srredsim.export.checks import failed_checks, format_table
+    from srredsim.export.validate import validate_package
 
     run = make_run(tmp_path / "full", filters=64, depth=10)
     t = time.perf_counter()

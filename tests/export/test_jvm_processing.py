@@ -8,15 +8,13 @@ bioimageio.core's proc_ops: NumPy "linear" quantiles per sample, std with ddof 0
 from __future__ import annotations
 
 import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 import yaml
 
-sys.path.insert(0, str(Path(__file__).parent))
-from test_jvm import tools_missing  # noqa: E402
+from conftest import tools_missing
 
 pytestmark = [pytest.mark.jvm,
               pytest.mark.skipif(bool(tools_missing()), reason=f"JVM harness unavailable: {tools_missing()}")]

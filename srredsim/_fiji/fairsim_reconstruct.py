@@ -20,7 +20,7 @@ GPL-2.0, from the fairSIM release page). It does what fairSIM's GUI does with de
 estimated OTF (NA, wavelength, attenuation a), parameter estimation by cross-correlation (pattern
 vector, phase, modulation), band separation, OTF-before-shift, generalised Wiener filter and
 apodization; the result is a 2x larger 32-bit image saved as an ImageJ TIFF with half the raw
-pixel size. srredsim.classical implements the same method in Python (ARCHITECTURE section 7).
+pixel size. srredsim.classical implements the same method in Python (docs/architecture.md, section 7).
 
 Headless:
     ./ImageJ-linux64 --headless --console --run fairsim_reconstruct.py \

@@ -1,4 +1,4 @@
-"""Stack I/O, folder pairing, patches and augmentation."""
+"""Training pairs (srredsim/pairs.py): folder pairing, patches, augmentation, normalisation."""
 
 from __future__ import annotations
 
@@ -10,67 +10,8 @@ from srredsim.config import DataConfig, NormalizationConfig
 from srredsim.errors import SrredsimError
 
 
-def test_raw_and_sr_roundtrip_with_pixel_size(tmp_path):
-    from srredsim.tiff import read_raw_stack, read_reference, write_sr_image, write_tiff
-
-    raw = np.random.default_rng(0).integers(0, 4000, (15, 20, 24), dtype=np.uint16)
-    write_tiff(tmp_path / "raw.tif", raw, pixel_size_um=0.08)
-    back, meta = read_raw_stack(tmp_path / "raw.tif", frames=15)
-    np.testing.assert_array_equal(back, raw)
-    assert back.dtype == np.uint16 and meta.pixel_size_um == pytest.approx(0.08, rel=1e-6)
-
-    sr = np.random.default_rng(1).random((40, 48)).astype(np.float32)
-    write_sr_image(tmp_path / "sr.tif", sr[None], raw_pixel_size_um=0.08)
-    back, meta = read_reference(tmp_path / "sr.tif")
-    np.testing.assert_array_equal(back, sr)
-    assert meta.pixel_size_um == pytest.approx(0.04, rel=1e-6)
-    # ImageJ can read the axes and unit back
-    import tifffile
-
-    with tifffile.TiffFile(tmp_path / "sr.tif") as t:
-        assert t.is_imagej and t.imagej_metadata["unit"] == "um"
-
-
-def test_hyperstack_angles_phases_are_flattened_angle_major(tmp_path):
-    import tifffile
-
-    from srredsim.tiff import read_raw_stack
-
-    a = np.arange(3 * 5 * 4 * 4, dtype=np.uint16).reshape(3, 5, 4, 4)
-    tifffile.imwrite(tmp_path / "h.tif", a, imagej=True, metadata={"axes": "TZYX"})
-    raw, _ = read_raw_stack(tmp_path / "h.tif")
-    assert raw.shape == (15, 4, 4)
-    np.testing.assert_array_equal(raw[1 * 5 + 2], a[1, 2])
-
-
-@pytest.mark.parametrize("case,match", [
-    ("2d", "expected a raw SIM stack"),
-    ("frames", "has 9 frames, expected 15"),
-    ("corrupt", "not a readable TIFF"),
-    ("nan", "NaN/Inf"),
-    ("missing", "no such file"),
-])
-def test_bad_raw_inputs(tmp_path, case, match):
-    from srredsim.tiff import read_raw_stack, write_tiff
-    import tifffile
-
-    p = tmp_path / "x.tif"
-    if case == "2d":
-        write_tiff(p, np.ones((8, 8), np.uint16))
-    elif case == "frames":
-        write_tiff(p, np.ones((9, 8, 8), np.uint16))
-    elif case == "corrupt":
-        p.write_bytes(b"II*\x00garbage" * 10)
-    elif case == "nan":
-        a = np.ones((15, 8, 8), np.float32)
-        a[3, 2, 2] = np.nan
-        tifffile.imwrite(p, a)
-    with pytest.raises(SrredsimError, match=match):
-        read_raw_stack(p, frames=15)
-
-
 def test_pairs_name_the_unpaired_files(tmp_path):
-    from srredsim.data import find_pairs
+    from srredsim.pairs import find_pairs
 
     root = write_toy_folder(tmp_path / "d", n_train=3, size=16)
     (root / "trainy" / "img001.tif").rename(root / "trainy" / "other.tif")
@@ -80,7 +21,7 @@ def test_pairs_name_the_unpaired_files(tmp_path):
 
 
 def test_empty_and_missing_folders(tmp_path):
-    from srredsim.data import find_pairs
+    from srredsim.pairs import find_pairs
 
     with pytest.raises(SrredsimError, match="no such data folder"):
         find_pairs(tmp_path / "nope")
@@ -93,7 +34,7 @@ def test_empty_and_missing_folders(tmp_path):
 
 
 def test_reference_must_be_twice_the_raw_size(tmp_path):
-    from srredsim.data import PairedData, find_pairs
+    from srredsim.pairs import PairedData, find_pairs
     from srredsim.tiff import write_tiff
 
     root = write_toy_folder(tmp_path / "d", n_train=2, size=16)
@@ -105,7 +46,7 @@ def test_reference_must_be_twice_the_raw_size(tmp_path):
 def _aligned_data(tmp_path, size=24):
     """Raw pixel i = reference pixel 2i (+ frame offset): the simulator's and fairSIM's convention
     (the 2x grid is the raw grid zero-padded in Fourier space), so alignment can be checked exactly."""
-    from srredsim.data import PairedData, find_pairs
+    from srredsim.pairs import PairedData, find_pairs
     from srredsim.tiff import write_tiff
 
     rng = np.random.default_rng(5)
@@ -124,7 +65,7 @@ def _aligned_data(tmp_path, size=24):
 
 @pytest.mark.parametrize("augment", [False, True])
 def test_patches_are_aligned_and_augmented_consistently(tmp_path, augment):
-    from srredsim.data import PatchSampler
+    from srredsim.pairs import PatchSampler
 
     data, norm = _aligned_data(tmp_path)
     s = PatchSampler(data, norm, DataConfig(patch_size=8, augment=augment), seed=4)
@@ -140,7 +81,7 @@ def test_patches_are_aligned_and_augmented_consistently(tmp_path, augment):
 
 
 def test_sampling_depends_only_on_seed_and_epoch(tmp_path):
-    from srredsim.data import PatchSampler
+    from srredsim.pairs import PatchSampler
 
     data, norm = _aligned_data(tmp_path)
     cfg = DataConfig(patch_size=8)
@@ -154,7 +95,7 @@ def test_sampling_depends_only_on_seed_and_epoch(tmp_path):
 
 
 def test_uncached_data_read_from_disk_equals_cached(tmp_path):
-    from srredsim.data import PairedData, PatchSampler, find_pairs
+    from srredsim.pairs import PairedData, PatchSampler, find_pairs
 
     root = write_toy_folder(tmp_path / "d", n_train=2, size=16)
     norm = NormalizationConfig()

@@ -71,14 +71,14 @@ def test_reference_not_twice_the_raw(tmp_path, capsys):
 
     data = write_toy_folder(tmp_path / "d", n_train=2, size=16)
     write_tiff(data / "trainy" / "img000.tif", np.zeros((16, 16), np.float32))
-    rc, err = _run(capsys, "train", data, "--out", tmp_path / "run", "--epochs", 1)
+    rc, err = _run(capsys, "train", data, "-o", tmp_path / "run", "--epochs", 1)
     _assert_one_line_error(rc, err, "expected 2x the raw size")
 
 
 def test_unpaired_training_files(tmp_path, capsys):
     data = write_toy_folder(tmp_path / "d", n_train=2, size=16)
     os.remove(data / "trainy" / "img001.tif")
-    rc, err = _run(capsys, "train", data, "--out", tmp_path / "run")
+    rc, err = _run(capsys, "train", data, "-o", tmp_path / "run")
     _assert_one_line_error(rc, err, "img001.tif")
 
 
@@ -86,7 +86,7 @@ def test_empty_folder(tmp_path, capsys, trained_run):
     (tmp_path / "empty").mkdir()
     rc, err = _run(capsys, "predict", trained_run, tmp_path / "empty", "-o", tmp_path / "out")
     _assert_one_line_error(rc, err, "no TIFF files")
-    rc, err = _run(capsys, "train", tmp_path / "empty", "--out", tmp_path / "run")
+    rc, err = _run(capsys, "train", tmp_path / "empty", "-o", tmp_path / "run")
     _assert_one_line_error(rc, err, "missing folder")
 
 
@@ -127,5 +127,5 @@ def test_model_folder_without_weights(tmp_path, capsys, raw_file):
 def test_bad_config_file(tmp_path, capsys):
     data = write_toy_folder(tmp_path / "d", n_train=2, size=16)
     (tmp_path / "c.yaml").write_text("train:\n  epochs: -3\n")
-    rc, err = _run(capsys, "train", data, "--out", tmp_path / "run", "--config", tmp_path / "c.yaml")
+    rc, err = _run(capsys, "train", data, "-o", tmp_path / "run", "--config", tmp_path / "c.yaml")
     _assert_one_line_error(rc, err, "train.epochs")

@@ -1,6 +1,7 @@
-"""The engine-equivalent DeepImageJ check: export/jvm run on packages made by ``srredsim export``.
+"""The engine-equivalent DeepImageJ check: the JVM harness (srredsim/_jvm) run on packages made by
+``srredsim export``.
 
-Tests marked ``jvm`` build the Maven project (once, cached under ~/.cache/srredsim/jvm; a cold
+Tests marked ``jvm`` build the Maven project (once, cached under <srredsim cache>/jvm; a cold
 build downloads ~230 MB from Maven Central and takes ~1-2 min) and skip with the reason when
 Java 17 or Maven is missing. The fast tests at the top need neither.
 """
@@ -10,69 +11,17 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
-import subprocess
-import sys
 import zipfile
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from conftest import export_package, make_tiny_run, srredsim_cli, tools_missing  # noqa: F401
 from srredsim.errors import SrredsimError
 from srredsim.export import jvm
 
 PARITY = 1e-4  # the issue's bar: JVM engines vs Python ONNX Runtime on the test tensors
-
-
-# ---- helpers shared with tests/test_fiji*.py ---------------------------------------------------
-
-def tools_missing() -> str | None:
-    """Why the JVM tests cannot run here, or None."""
-    try:
-        jvm.find_tools(need_maven=not bool(jvm.cached_jar()))
-    except SrredsimError as exc:
-        return str(exc)
-    return None
-
-
-def make_tiny_run(run: Path, mode: str = "percentile") -> Path:
-    """A run folder with an untrained 4-filter, depth-2 SR-REDSIM (seeded)."""
-    import keras
-
-    from srredsim.config import RunConfig
-    from srredsim.models import build_model
-    from srredsim.runfolder import save_run_skeleton
-
-    norm: dict = {"mode": mode}
-    if mode == "global":
-        norm.update(x_min=100.0, x_max=3000.0, y_min=0.0, y_max=2.0)
-    config = RunConfig.model_validate({"model": {"filters": 4, "depth": 2}, "normalization": norm})
-    keras.utils.set_random_seed(1)
-    model = build_model(config.model)
-    save_run_skeleton(run, config)
-    model.save_weights(run / "weights_best.weights.h5")
-    return run
-
-
-def srredsim_cli(*args: str, timeout: float = 900) -> subprocess.CompletedProcess:
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", KERAS_BACKEND="tensorflow")
-    return subprocess.run([sys.executable, "-m", "srredsim", *args], capture_output=True, text=True,
-                          timeout=timeout, env=env)
-
-
-def export_package(run: Path, out: Path) -> Path:
-    """``srredsim export RUN --format bioimageio -o OUT`` (skips if this build has no export)."""
-    from srredsim.cli import COMMANDS
-
-    try:
-        import srredsim.commands.export  # noqa: F401
-    except ModuleNotFoundError:
-        pytest.skip("`srredsim export` is not in this build (srredsim/commands/export.py missing)")
-    assert any(name == "export" for name, _ in COMMANDS)
-    proc = srredsim_cli("export", str(run), "--format", "bioimageio", "-o", str(out), "--overwrite")
-    assert proc.returncode == 0, f"srredsim export failed:\n{proc.stdout}\n{proc.stderr}"
-    assert out.is_file()
-    return out
 
 
 def break_onnx(package: Path, out: Path, kind: str, run: Path | None = None) -> Path:
@@ -151,14 +100,51 @@ def test_source_hash_is_stable_and_covers_sources(tmp_path):
     assert jvm.source_hash(src) != h1
 
 
-def test_check_results_use_validates_type():
-    cls = jvm._check_result_type()
-    r = jvm._make(cls, "jvm.onnx", False, "broken")
-    assert r.name == "jvm.onnx" and r.detail == "broken"
-    if hasattr(r, "status"):
-        assert r.status == "fail"
-    else:
-        assert r.ok is False
+def test_jvm_rows_are_the_one_check_result_type(monkeypatch):
+    """run_jvm_checks turns the harness's result lines into export.checks.CheckResult rows."""
+    from srredsim.export.checks import CheckResult
+    from srredsim.export.validate import CheckResult as ValidateCheckResult
+
+    lines = "\n".join(jvm.RESULT_PREFIX + line for line in (
+        '{"kind": "check", "weights_format": "onnx", "status": "failed", "ok": false, "detail": "IR 10", '
+        '"engine_version": "ONNX Runtime Java 1.13.1", "seconds": 1.5}',
+        '{"kind": "check", "weights_format": "tensorflow_saved_model_bundle", "status": "passed", "ok": true, '
+        '"detail": "max |diff| 1e-7", "seconds": 2.0}',
+        '{"kind": "check", "weights_format": "keras_hdf5", "status": "skipped", "ok": true, "detail": "not run"}',
+        '{"kind": "package", "status": "error", "ok": false, "detail": "no rdf.yaml"}'))
+    fake = jvm.JvmRun(returncode=1, results=jvm.parse_results(lines), stdout=lines, stderr="", seconds=3.0)
+    monkeypatch.setattr(jvm, "check_package", lambda package: fake)
+    rows = jvm.run_jvm_checks("pkg.zip")
+    assert ValidateCheckResult is CheckResult  # validate uses the same type, not a copy
+    assert all(type(r) is CheckResult for r in rows)
+    assert [(r.name, r.status) for r in rows] == [
+        ("jvm.onnx", "fail"), ("jvm.tensorflow_saved_model_bundle", "pass"), ("jvm.keras_hdf5", "skip"),
+        ("jvm.package", "fail")]
+    assert rows[0].detail.startswith("on ONNX Runtime Java 1.13.1 (as in DeepImageJ): IR 10")
+    assert rows[0].seconds == pytest.approx(1.5)
+
+
+def test_harness_without_result_lines_is_one_failed_row(monkeypatch):
+    fake = jvm.JvmRun(returncode=1, results=[], stdout="", stderr="Exception in thread main", seconds=0.5)
+    monkeypatch.setattr(jvm, "check_package", lambda package: fake)
+    (row,) = jvm.run_jvm_checks("pkg.zip")
+    assert row.name == "jvm.harness" and row.failed and "Exception in thread main" in row.detail
+
+
+def test_harness_sources_ship_inside_the_package():
+    """A wheel carries the Maven project: it lives in srredsim/_jvm (package data), not beside the package."""
+    import srredsim
+
+    src = jvm.source_dir()
+    assert src.parent == Path(srredsim.__file__).parent
+    assert (src / "pom.xml").is_file() and any((src / "src").rglob("Main.java"))
+
+
+def test_builds_are_cached_in_the_user_cache(monkeypatch, tmp_path):
+    monkeypatch.setenv("SRREDSIM_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.delenv("SRREDSIM_JVM_JAR", raising=False)
+    assert jvm.cache_root() == tmp_path / "cache" / "jvm"
+    assert jvm.cached_jar() is None  # nothing built in the fresh cache
 
 
 # ---- JVM tests ----------------------------------------------------------------------------------
@@ -265,21 +251,15 @@ def test_onnx_newer_than_deepimagej_fails_like_deepimagej(built_jar, tiny_packag
                 else "Unsupported model IR version: 10, max supported IR version: 8")
     assert expected in r.detail
     checks = {c.name: c for c in jvm.run_jvm_checks(broken)}
-    bad = checks["jvm.onnx"]
-    assert (bad.status == "fail") if hasattr(bad, "status") else (bad.ok is False)
-    good = checks["jvm.tensorflow_saved_model_bundle"]
-    assert (good.status == "pass") if hasattr(good, "status") else good.ok
+    assert checks["jvm.onnx"].status == "fail"
+    assert checks["jvm.tensorflow_saved_model_bundle"].status == "pass"
 
 
 @pytest.mark.jvm
 @pytest.mark.slow
 @needs_jvm
 def test_validate_jvm_reports_broken_onnx(built_jar, tiny_package, tmp_path):
-    """`srredsim validate --jvm` (owned by export) surfaces the JVM failure."""
-    try:
-        import srredsim.commands.validate  # noqa: F401
-    except ModuleNotFoundError:
-        pytest.skip("`srredsim validate` is not in this build")
+    """`srredsim validate --jvm` surfaces the JVM failure."""
     _, pkg = tiny_package
     broken = break_onnx(pkg, tmp_path / "ir10.zip", "ir10")
     proc = srredsim_cli("validate", str(broken), "--jvm", "--no-core", "--no-parity")
