@@ -16,7 +16,7 @@ can guess it and the only way to recover it is to demodulate the structured illu
   orientation and phase under soft random envelopes. A grating finer than the widefield limit
   is invisible in widefield except for its mean; only the pattern reveals it. (Isolated line
   *pairs* are deliberately absent: they are the resolution test chart, and a network that has
-  seen them learns their shape -- ARCHITECTURE §8.)
+  seen them learns their shape -- docs/architecture.md, section 8.)
 * ``generic`` -- a field mixing a random subset of the above with the biological families of
   :mod:`srredsim.simulate` (filaments, vesicles, beads) at random weights.
 

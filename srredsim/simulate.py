@@ -1,4 +1,4 @@
-"""Physically based raw-SIM simulator with ground truth (ARCHITECTURE §8).
+"""Physically based raw-SIM simulator with ground truth (docs/architecture.md, section 8).
 
 One stack (:func:`simulate_stack`):
 

@@ -15,7 +15,7 @@ The tensor descriptions follow the Keras layout: input ``raw`` (batch, y, x, cha
 named channel per frame, output ``sr`` (batch, y, x, channel) whose y/x are sized from the
 input's with scale 0.5 (twice as many pixels) and carry a halo for tiling. Normalisation is
 expressed with ``scale_range`` / ``scale_linear`` only, which DeepImageJ implements
-(ARCHITECTURE §6). No URL is written (citations by DOI), so packages validate offline.
+(docs/architecture.md, section 6). No URL is written (citations by DOI), so packages validate offline.
 """
 
 from __future__ import annotations
