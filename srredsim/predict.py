@@ -8,6 +8,13 @@ cannot appear even where the context is not perfectly sufficient. All windows ha
 (a multiple of the network's size rule), so they are batched. If the engine runs out of memory,
 the window size is halved and prediction retried (CSBDeep's strategy).
 
+Before any of that, the image is extended by ``halo`` pixels beyond each border by mirroring
+(:data:`BORDER_MODE`, numpy's ``symmetric``: the edge pixel is repeated), and the extension is
+cropped from the result. Border pixels then see context as interior ones do, and the result is
+the one DeepImageJ (JDLL mirror-pads by the RDF's halo, ``Views.extendMirrorDouble``) and
+bioimageio.core (the RDF's ``pad: symmetric``) give for an exported package. Which extension is
+best near borders was measured: benchmarks/border_padding.py.
+
 ``predict_fn`` is any callable mapping a float32 batch ``(B, h, w, C)`` in network units to
 ``(B, 2h, 2w, 1)`` (or ``(B, 2h, 2w)``): a Keras model, an ONNX Runtime session, a SavedModel.
 """
@@ -23,6 +30,20 @@ from srredsim.errors import SrredsimError
 from srredsim.normalization import denormalize_output, normalize_raw
 
 PredictFn = Callable[[np.ndarray], np.ndarray]
+
+# How the image is extended beyond its borders (numpy.pad mode; None: not at all, the network's
+# own zero padding). "symmetric" is what JDLL/DeepImageJ do and what exported packages declare.
+BORDER_MODE = "symmetric"
+BORDER_MODES = ("symmetric", "reflect", "edge", "constant")
+
+
+def extend_border(x: np.ndarray, width: int, mode: str | None = BORDER_MODE) -> np.ndarray:
+    """``(H, W, C)`` grown by ``width`` pixels on each side of y and x (``mode`` as numpy.pad)."""
+    if not width or mode is None:
+        return x
+    if mode not in BORDER_MODES:
+        raise SrredsimError(f"unknown border mode {mode!r} (use one of {', '.join(BORDER_MODES)})")
+    return np.pad(x, ((width, width), (width, width), (0, 0)), mode=mode)
 
 
 def receptive_halo(architecture: str, depth: int = 10, levels: int = 5) -> int:
@@ -66,14 +87,18 @@ def _call(predict_fn: PredictFn, batch: np.ndarray) -> np.ndarray:
 
 def predict_normalized(predict_fn: PredictFn, x: np.ndarray, tile: int | None = None,
                        halo: int = 48, blend: int = 8, multiple: int = 1, batch_size: int = 1,
-                       progress: Callable[[int], None] | None = None) -> np.ndarray:
+                       progress: Callable[[int], None] | None = None,
+                       border: str | None = BORDER_MODE) -> np.ndarray:
     """Predict ``(2H, 2W)`` from a normalised ``(H, W, C)`` array, tiling when ``tile`` < H or W.
 
     ``tile`` is the window edge in raw pixels (including halo); None predicts the whole image.
+    The image is first extended by ``halo`` pixels per side with ``border`` (see the module doc).
     """
     x = np.asarray(x, dtype=np.float32)
     if x.ndim != 3:
         raise SrredsimError(f"expected (H, W, C), got shape {x.shape}")
+    ext = halo if border is not None else 0
+    x = extend_border(x, ext, border)
     h0, w0, _ = x.shape
     # pad to the network's size multiple (U-Net) by reflection; cropped again at the end
     ph, pw = (-h0) % multiple, (-w0) % multiple
@@ -92,7 +117,7 @@ def predict_normalized(predict_fn: PredictFn, x: np.ndarray, tile: int | None = 
             if new <= 2 * halo + blend or new == current:
                 raise SrredsimError(f"out of memory even with {current}-pixel tiles") from None
             tile = new
-    return out[: 2 * h0, : 2 * w0]
+    return out[2 * ext: 2 * (h0 - ext), 2 * ext: 2 * (w0 - ext)]
 
 
 def _is_oom(exc: Exception) -> bool:
@@ -140,8 +165,11 @@ def _check_window(tile, *pairs, halo, blend):
                                 f"{blend}: use a tile above {2 * halo + blend} pixels or a smaller --halo")
 
 
-def count_tiles(shape_hw: tuple[int, int], tile: int | None, halo: int, blend: int, multiple: int = 1) -> int:
+def count_tiles(shape_hw: tuple[int, int], tile: int | None, halo: int, blend: int, multiple: int = 1,
+                border: str | None = BORDER_MODE) -> int:
     h, w = shape_hw
+    if border is not None:
+        h, w = h + 2 * halo, w + 2 * halo
     h += (-h) % multiple
     w += (-w) % multiple
     if tile is None or (tile >= h and tile >= w):
@@ -161,7 +189,7 @@ def stack_to_hwc(raw: np.ndarray) -> np.ndarray:
 
 def predict_stack(predict_fn: PredictFn, raw: np.ndarray, norm: NormalizationConfig,
                   tile: int | None = None, halo: int = 48, blend: int = 8, multiple: int = 1,
-                  batch_size: int = 1, progress=None) -> np.ndarray:
+                  batch_size: int = 1, progress=None, border: str | None = BORDER_MODE) -> np.ndarray:
     """Normalise a raw ``(C, H, W)`` stack, predict (tiled), and map back to reference units.
 
     Normalisation statistics are computed on the whole stack before tiling, so tiled and
@@ -169,7 +197,7 @@ def predict_stack(predict_fn: PredictFn, raw: np.ndarray, norm: NormalizationCon
     """
     x = stack_to_hwc(normalize_raw(raw, norm))
     y = predict_normalized(predict_fn, x, tile=tile, halo=halo, blend=blend, multiple=multiple,
-                           batch_size=batch_size, progress=progress)
+                           batch_size=batch_size, progress=progress, border=border)
     return denormalize_output(y, norm)
 
 
