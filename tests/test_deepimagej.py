@@ -104,6 +104,13 @@ def test_compare_reports_border_and_interior():
     assert c["rel"] == pytest.approx(0.5) and c["border_rel"] == pytest.approx(0.5) and c["interior_rel"] == 0
 
 
+def test_jdll_percentile_rule_takes_the_sorted_value_without_interpolation():
+    x = np.arange(10, dtype=np.float32)
+    assert dij.jdll_percentile(x, 50) == 5.0 and np.percentile(x, 50) == 4.5
+    assert dij.jdll_percentile(x, 100) == 9.0 and dij.jdll_percentile(x, 0) == 0.0
+    assert dij.jdll_percentile(x, 99.9) == 9.0 and dij.jdll_percentile(x, 0.1) == 0.0
+
+
 # ---- jvm: DeepImageJ's code on a tiny exported run ------------------------------------------------
 
 @pytest.fixture(scope="module")
@@ -154,6 +161,31 @@ def test_engines_hold_the_patched_adapters(tiny_package):
         stock = build.adapters / adapter.name
         with zipfile.ZipFile(stock) as a, zipfile.ZipFile(adapter) as b:
             assert {n for n in a.namelist() if n.endswith(".class")} == {n for n in b.namelist() if n.endswith(".class")}
+
+
+@pytest.mark.jvm
+@pytest.mark.slow
+@needs_deepimagej
+def test_nine_frame_package_through_deepimagej_and_the_fiji_macro(tmp_path):
+    """A 3x3 package: the macro makes 9 pages channels. Where DeepImageJ differs from srredsim predict,
+    the difference must be JDLL's percentile rule alone (srredsim with JDLL's percentiles = DeepImageJ)."""
+    import re
+
+    from conftest import tiny_config, write_toy_folder
+    from srredsim.export.api import export_run
+    from srredsim.train import train
+
+    data = write_toy_folder(tmp_path / "data", n_train=3, n_test=1, size=32, phases=3)
+    run = train(data, tmp_path / "run", tiny_config(**{"optics.phases": 3, "model.in_channels": 9}), verbose=0)
+    pkg = export_run(run.path, "bioimageio", tmp_path / "nine.bioimageio.zip", test_size=64).outputs["bioimageio"]
+    rows = {r.name: r for r in dij.check_package(pkg)}
+    assert "plain 9-page stack" in rows["dij.fiji_macro"].detail
+    for name in ("dij.onnx", "dij.tensorflow_saved_model_bundle", "dij.fiji_macro"):
+        r = rows[name]
+        if r.status != "pass":
+            m = re.search(r"srredsim with JDLL's percentiles = DeepImageJ to ([0-9.e+-]+)", r.detail)
+            assert m and float(m.group(1)) <= dij.TOLERANCE, (name, r.detail)
+    assert rows["agree.core_blocks"].status == "pass" and rows["dij.network"].status in ("pass", "warn")
 
 
 # ---- slow: the shipped packages ---------------------------------------------------------------

@@ -152,19 +152,26 @@ def run_deepimagej(build: DriverBuild, engines: Path, package_dir: Path, workdir
     outputs = sorted(p for p in out.iterdir() if p.suffix.lower() in (".tif", ".tiff"))
     ok = bool(run.get("ok")) and rc == 0 and bool(outputs)
     if run.get("ok") is False or not run:
-        detail = str(run.get("detail") or _last_error(stderr, rc))
+        detail = str(run.get("detail") or _last_error(stdout + "\n" + stderr, rc))
     elif not outputs:
-        detail = "DeepImageJ wrote no image into the output folder: " + _last_error(stderr, rc)
+        detail = "DeepImageJ wrote no image into the output folder: " + _last_error(stdout + "\n" + stderr, rc)
     else:
         detail = "ok"
     return DeepImageJRun(ok=ok, detail=detail, outputs=outputs, environment=env, run=run, returncode=rc,
                          seconds=seconds, netns=bool(netns_prefix()), stdout=stdout, stderr=stderr)
 
 
-def _last_error(stderr: str, rc: int) -> str:
-    lines = [ln.strip() for ln in stderr.splitlines() if ln.strip()]
-    interesting = [ln for ln in lines if "Exception" in ln or "Error" in ln or "error" in ln]
-    tail = (interesting or lines)[-3:]
+def _last_error(text: str, rc: int) -> str:
+    """The first Java exception in the JVM's output (ImageJ prints the ones DeepImageJ throws) and where it
+    was thrown, else the last lines."""
+    import re
+
+    lines = [ln.rstrip() for ln in text.splitlines() if ln.strip()]
+    for i, ln in enumerate(lines):
+        if re.match(r"^(Caused by: )?[\w.$]+(Exception|Error)\b", ln.strip()):
+            where = next((f.strip()[3:] for f in lines[i + 1:i + 4] if f.strip().startswith("at ")), "")
+            return ln.strip()[:400] + (f" (at {where})" if where else "")
+    tail = [ln for ln in lines if not ln.startswith(("WARNING:", "SRREDSIM_DIJ_RESULT"))][-3:]
     return f"exit {rc}: " + " | ".join(tail)[-600:] if tail else f"exit {rc}"
 
 
@@ -284,8 +291,14 @@ def _check_in(package: Path, build: DriverBuild, work: Path, weight_formats, mac
     reference = model.predict(raw)
     halo = int(model.halo)
     ref_note = f"srredsim predict ({model.engine} engine)"
+    explain = jdll_percentile_reference(model, raw)
 
-    plans, notes = engine_plans(build, pkg)
+    try:
+        plans, notes = engine_plans(build, pkg)
+    except SrredsimError as exc:
+        return [CheckResult("dij.rdf", "fail", str(exc), time.perf_counter() - t)]
+    rows.append(CheckResult("dij.rdf", "pass", f"JDLL {JDLL_VERSION} reads rdf.yaml (format "
+                            f"{rdf.get('format_version')}, id {rdf.get('id')!r})"))
     present = [p for p in plans if p.weights in (rdf.get("weights") or {})]
     if weight_formats:
         present = [p for p in present if p.weights in weight_formats]
@@ -318,7 +331,7 @@ def _check_in(package: Path, build: DriverBuild, work: Path, weight_formats, mac
                            weights_format=p.weights)
         runs.append(r)
         rows.append(_compare_row(f"dij.{p.weights}", r, reference, halo, tolerance, ref_note,
-                                 time.perf_counter() - t, expect_engine=p))
+                                 time.perf_counter() - t, expect_engine=p, explain=explain))
     if macro:
         t = time.perf_counter()
         path = fiji_macro_path()
@@ -335,7 +348,7 @@ def _check_in(package: Path, build: DriverBuild, work: Path, weight_formats, mac
             rows.append(_compare_row("dij.fiji_macro", r, reference, halo, tolerance, ref_note,
                                      time.perf_counter() - t, prefix=f"{path.name} on a plain {raw.shape[0]}-page "
                                      f"stack (made channels by the macro), {p.weights}: ",
-                                     pixel_size_um=px / 2 if px else None))
+                                     pixel_size_um=px / 2 if px else None, explain=explain))
     rows += core_agreement(pkg, x, reference, list((rdf.get("weights") or {})), tolerance)
     attempts = sorted({a for r in runs for a in r.network_attempts})
     ifaces = sorted({i for r in runs for i in (r.environment.get("interfaces") or [])})
@@ -407,9 +420,34 @@ def core_agreement(pkg: Path, x: np.ndarray, reference: np.ndarray, weights: lis
     return rows
 
 
+def jdll_percentile(a: np.ndarray, percentile: float) -> float:
+    """A percentile as JDLL 0.6.1 takes it (ScaleRangeTransformation.findPercentileValue): the sorted
+    value at index floor(N * p), no interpolation (numpy and bioimageio.core interpolate linearly)."""
+    flat = np.sort(np.asarray(a, np.float64).ravel())
+    return float(flat[min(int(flat.size * (percentile / 100.0)), flat.size - 1)])
+
+
+def jdll_percentile_reference(model, raw: np.ndarray) -> dict[str, Any] | None:
+    """``srredsim predict`` with JDLL's percentile rule, when that rule gives other percentiles than
+    numpy's for this stack (else None): explains a difference DeepImageJ shows for that reason alone."""
+    from srredsim.normalization import EPS, percentile_range
+    from srredsim.predict import predict_normalized, stack_to_hwc
+
+    norm = model.normalization
+    if norm.mode != "percentile":
+        return None
+    lo, hi = percentile_range(raw, norm.low_percentile, norm.high_percentile)
+    jlo, jhi = jdll_percentile(raw, norm.low_percentile), jdll_percentile(raw, norm.high_percentile)
+    if (jlo, jhi) == (np.float32(lo), np.float32(hi)):
+        return None
+    x = (np.asarray(raw, np.float32) - np.float32(jlo)) / np.float32(jhi - jlo + EPS)
+    image = predict_normalized(model.predict_fn, stack_to_hwc(x), halo=model.halo, multiple=model.size_multiple)
+    return {"numpy": (lo, hi), "jdll": (jlo, jhi), "image": image}
+
+
 def _compare_row(name: str, r: DeepImageJRun, reference: np.ndarray, halo: int, tolerance: float, ref_note: str,
                  seconds: float, expect_engine: EnginePlan | None = None, prefix: str = "",
-                 pixel_size_um: float | None = None):
+                 pixel_size_um: float | None = None, explain: dict[str, Any] | None = None):
     from srredsim.export.validate import CheckResult
 
     where = prefix + f"DeepImageJ {DEEPIMAGEJ_VERSION} (JDLL {JDLL_VERSION}) on {r.engine}"
@@ -428,6 +466,12 @@ def _compare_row(name: str, r: DeepImageJRun, reference: np.ndarray, halo: int, 
     detail = (f"{where}: {out.shape[1]}x{out.shape[0]} image = {ref_note} to {c['rel']:.1e} of its peak "
               f"(max |diff| {c['max_abs']:.2e}; within {2 * halo} output px of the border {c['border_rel']:.1e}, "
               f"inside {c['interior_rel']:.1e}; tolerance {tolerance:g}); DeepImageJ {r.seconds:.0f} s")
+    if not ok and explain is not None and explain["image"].shape == out.shape:
+        e = compare(out, explain["image"], halo)
+        detail += (f". JDLL takes scale_range percentiles without interpolation (sorted value at floor(N*p)): "
+                   f"{explain['jdll'][0]:g}/{explain['jdll'][1]:g} here, numpy and bioimageio.core "
+                   f"{explain['numpy'][0]:g}/{explain['numpy'][1]:g}; srredsim with JDLL's percentiles = "
+                   f"DeepImageJ to {e['rel']:.1e} (docs/fiji.md)")
     if pixel_size_um:
         from srredsim.tiff import read_reference
 

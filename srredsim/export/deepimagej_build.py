@@ -335,6 +335,9 @@ def engine_plans(build: DriverBuild, model_dir: Path) -> tuple[list[EnginePlan],
     rows = [r for r in parse_results(proc.stdout) if r.get("kind") == "engine"]
     if not rows:
         raise SrredsimError(f"JDLL could not read {model_dir}/rdf.yaml: {(proc.stderr or proc.stdout).strip()[-600:]}")
+    unread = [r for r in rows if not r.get("ok") and "weights" not in r]
+    if unread:
+        raise SrredsimError(f"JDLL {JDLL_VERSION} cannot read the package's rdf.yaml: {unread[0].get('detail')}")
     plans, notes = [], []
     for r in rows:
         if r.get("ok"):
