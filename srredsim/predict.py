@@ -8,6 +8,13 @@ cannot appear even where the context is not perfectly sufficient. All windows ha
 (a multiple of the network's size rule), so they are batched. If the engine runs out of memory,
 the window size is halved and prediction retried (CSBDeep's strategy).
 
+Before any of that, the image is extended by ``halo`` pixels beyond each border by mirroring
+(:data:`BORDER_MODE`, numpy's ``symmetric``: the edge pixel is repeated), and the extension is
+cropped from the result. Border pixels then see context as interior ones do, and the result is
+the one DeepImageJ (JDLL mirror-pads by the RDF's halo, ``Views.extendMirrorDouble``) and
+bioimageio.core (the RDF's ``pad: symmetric``) give for an exported package. Which extension is
+best near borders was measured: benchmarks/border_padding.py.
+
 ``predict_fn`` is any callable mapping a float32 batch ``(B, h, w, C)`` in network units to
 ``(B, 2h, 2w, 1)`` (or ``(B, 2h, 2w)``): a Keras model, an ONNX Runtime session, a SavedModel.
 
@@ -46,6 +53,21 @@ def resolve_tile(tile: int | None, h: int, w: int) -> int | None:
     if tile < 0:
         raise SrredsimError(f"tile size must be positive (or 0 for the whole image), got {tile}")
     return tile or None
+
+
+# How the image is extended beyond its borders (numpy.pad mode; None: not at all, the network's
+# own zero padding). "symmetric" is what JDLL/DeepImageJ do and what exported packages declare.
+BORDER_MODE = "symmetric"
+BORDER_MODES = ("symmetric", "reflect", "edge", "constant")
+
+
+def extend_border(x: np.ndarray, width: int, mode: str | None = BORDER_MODE) -> np.ndarray:
+    """``(H, W, C)`` grown by ``width`` pixels on each side of y and x (``mode`` as numpy.pad)."""
+    if not width or mode is None:
+        return x
+    if mode not in BORDER_MODES:
+        raise SrredsimError(f"unknown border mode {mode!r} (use one of {', '.join(BORDER_MODES)})")
+    return np.pad(x, ((width, width), (width, width), (0, 0)), mode=mode)
 
 
 def receptive_halo(architecture: str, depth: int = 10, levels: int = 5) -> int:
@@ -89,15 +111,19 @@ def _call(predict_fn: PredictFn, batch: np.ndarray) -> np.ndarray:
 
 def predict_normalized(predict_fn: PredictFn, x: np.ndarray, tile: int | None = None,
                        halo: int = 48, blend: int = 8, multiple: int = 1, batch_size: int = 1,
-                       progress: Callable[[int], None] | None = None) -> np.ndarray:
+                       progress: Callable[[int], None] | None = None,
+                       border: str | None = BORDER_MODE) -> np.ndarray:
     """Predict ``(2H, 2W)`` from a normalised ``(H, W, C)`` array, tiling when ``tile`` < H or W.
 
     ``tile`` is the window edge in raw pixels (including halo); None applies :func:`default_tile`,
-    0 predicts the whole image in one piece.
+    0 predicts the whole image in one piece. The image is first extended by ``halo`` pixels per
+    side with ``border`` (see :data:`BORDER_MODE`).
     """
     x = np.asarray(x, dtype=np.float32)
     if x.ndim != 3:
         raise SrredsimError(f"expected (H, W, C), got shape {x.shape}")
+    ext = halo if border is not None else 0
+    x = extend_border(x, ext, border)
     h0, w0, _ = x.shape
     tile = resolve_tile(tile, h0, w0)
     # pad to the network's size multiple (U-Net) by reflection; cropped again at the end
@@ -117,7 +143,7 @@ def predict_normalized(predict_fn: PredictFn, x: np.ndarray, tile: int | None = 
             if new <= 2 * halo + blend or new == current:
                 raise SrredsimError(f"out of memory even with {current}-pixel tiles") from None
             tile = new
-    return out[: 2 * h0, : 2 * w0]
+    return out[2 * ext: 2 * (h0 - ext), 2 * ext: 2 * (w0 - ext)]
 
 
 def _is_oom(exc: Exception) -> bool:
@@ -165,9 +191,12 @@ def _check_window(tile, *pairs, halo, blend):
                                 f"{blend}: use a tile above {2 * halo + blend} pixels or a smaller --halo")
 
 
-def count_tiles(shape_hw: tuple[int, int], tile: int | None, halo: int, blend: int = 8, multiple: int = 1) -> int:
+def count_tiles(shape_hw: tuple[int, int], tile: int | None, halo: int, blend: int = 8, multiple: int = 1,
+                border: str | None = BORDER_MODE) -> int:
     """How many windows :func:`predict_normalized` will run (``tile`` as there: None = the policy)."""
     h, w = shape_hw
+    if border is not None:
+        h, w = h + 2 * halo, w + 2 * halo
     tile = resolve_tile(tile, h, w)
     h += (-h) % multiple
     w += (-w) % multiple
@@ -188,7 +217,7 @@ def stack_to_hwc(raw: np.ndarray) -> np.ndarray:
 
 def predict_stack(predict_fn: PredictFn, raw: np.ndarray, norm: NormalizationConfig,
                   tile: int | None = None, halo: int = 48, blend: int = 8, multiple: int = 1,
-                  batch_size: int = 1, progress=None) -> np.ndarray:
+                  batch_size: int = 1, progress=None, border: str | None = BORDER_MODE) -> np.ndarray:
     """Normalise a raw ``(C, H, W)`` stack, predict (tiled by the policy unless ``tile`` says
     otherwise), and map back to reference units.
 
@@ -197,7 +226,7 @@ def predict_stack(predict_fn: PredictFn, raw: np.ndarray, norm: NormalizationCon
     """
     x = stack_to_hwc(normalize_raw(raw, norm))
     y = predict_normalized(predict_fn, x, tile=tile, halo=halo, blend=blend, multiple=multiple,
-                           batch_size=batch_size, progress=progress)
+                           batch_size=batch_size, progress=progress, border=border)
     return denormalize_output(y, norm)
 
 

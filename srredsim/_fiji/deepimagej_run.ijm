@@ -4,12 +4,24 @@
 //   ./ImageJ-linux64 --headless --console -macro deepimagej_run.ijm \
 //       "model=/abs/path/SR-REDSIM,input=/abs/path/raw.tif,output=/abs/path/out"
 //   (newer Fiji launchers are called fiji-linux-x64; same options)
-// In the Fiji GUI: Plugins > Macros > Run... and answer the three dialogs.
+// In the Fiji GUI: open the raw stack (or not), Plugins > Macros > Run... and answer the dialogs.
 //
 // model  : the UNZIPPED package folder (the one holding rdf.yaml), or the name of a model
 //          installed in Fiji.app/models (DeepImageJ > Install Model, or unzip it there yourself)
-// input  : the raw stack (TIFF, 15 planes: angle-major, phases fastest) or a folder of them
-// output : folder for the results; DeepImageJ writes <input name>_sr.tif (32-bit, 2x larger)
+// input  : the raw stack (TIFF: 15 planes for 3 angles x 5 phases, or 9 for 3 x 3; angle-major,
+//          phases fastest). Without input the current image is used.
+// output : folder for the result: <input name>_sr.tif (32-bit, twice the width and height, pixel
+//          size half the raw one)
+// batch  : "true" to keep images hidden (the default when headless)
+//
+// What it does, and why:
+//  1. A raw stack as cameras write it is a plain TIFF of 15 (or 9) pages, which ImageJ opens as
+//     z-slices; DeepImageJ would then run the model on each slice as a separate image (a batch of
+//     15). The model wants the frames as *channels*, so the pages are made channels here
+//     (Stack.setDimensions), after checking their number against the model's channel names.
+//  2. DeepImageJ runs on that image (run("DeepImageJ Run", ...) without input_path) and saves
+//     <title>_sr.tif in the output folder.
+//  3. DeepImageJ saves the result without a pixel size: it is set here to half the raw one.
 //
 // DeepImageJ macro syntax, by version (run("DeepImageJ Run", "<options>")):
 //   3.1 and newer : model_path=[...] input_path=[...] output_folder=[...] display_output=null
@@ -20,40 +32,89 @@
 //                   axes=Y,X,C tile=W,H,C logging=normal [model_dir=...]
 //                   -- DeepImageJ 2 reads only bioimage.io format 0.3/0.4 and cannot run our
 //                      format-0.5 packages: use DeepImageJ 3.
-// Set KEYS below to "3.0" for DeepImageJ 3.0.x.
+// Set KEYS below to "3.0" for DeepImageJ 3.0.x (or pass keys=3.0).
 
 KEYS = "3.1";
 
 args = getArgument();
-model = ""; input = ""; output = "";
+model = ""; input = ""; output = ""; batch = "";
 if (args != "") {
     parts = split(args, ",");
     for (i = 0; i < parts.length; i++) {
-        kv = split(parts[i], "=");
-        if (kv.length < 2) continue;
-        key = String.trim(kv[0]);
-        value = String.trim(substring(parts[i], indexOf(parts[i], "=") + 1));
+        eq = indexOf(parts[i], "=");
+        if (eq < 1) continue;
+        key = String.trim(substring(parts[i], 0, eq));
+        value = String.trim(substring(parts[i], eq + 1));
         if (key == "model") model = value;
         if (key == "input") input = value;
         if (key == "output") output = value;
+        if (key == "batch") batch = value;
+        if (key == "keys") KEYS = value;
     }
 }
+if (batch == "true" || (batch == "" && getInfo("java.awt.headless") == "true")) setBatchMode(true);
 if (model == "") model = getDirectory("Choose the unzipped SR-REDSIM package (folder with rdf.yaml)");
-if (input == "") input = File.openDialog("Choose the raw SIM stack (TIFF)");
+if (input == "" && nImages == 0) input = File.openDialog("Choose the raw SIM stack (TIFF)");
 if (output == "") output = getDirectory("Choose the output folder");
 if (!File.exists(model)) exit("model folder not found: " + model);
-if (!File.exists(model + File.separator + "rdf.yaml") && !File.exists(model + "/rdf.yaml"))
+rdf = model + File.separator + "rdf.yaml";
+if (!File.exists(rdf))
     print("note: " + model + " has no rdf.yaml; DeepImageJ will look for a model of that name in Fiji.app/models");
-if (!File.exists(input)) exit("input not found: " + input);
 File.makeDirectory(output);
 
-if (KEYS == "3.0")
-    options = "modelPath=[" + model + "] inputPath=[" + input + "] outputFolder=[" + output + "] displayOutput=null";
-else
-    options = "model_path=[" + model + "] input_path=[" + input + "] output_folder=[" + output + "] display_output=null";
+// 1. the image, with the raw frames as channels
+if (input != "") {
+    if (!File.exists(input)) exit("input not found: " + input);
+    open(input);
+}
+frames = expectedFrames(rdf);
+getDimensions(width, height, channels, slices, timepoints);
+planes = channels * slices * timepoints;
+if (channels == 1 && planes > 1) {
+    Stack.setDimensions(planes, 1, 1);   // the pages (z-slices or time points) become channels
+    print("made the " + planes + " planes channels");
+    channels = planes;
+}
+if (frames > 0 && channels != frames)
+    exit("the image has " + channels + " channels (" + planes + " planes), the model expects " + frames
+         + " raw frames (angle-major, phases fastest)");
+getPixelSize(unit, pixelWidth, pixelHeight);
+// DeepImageJ names its result <short title>_<output id>; use a title without spaces for a known name
+title = getTitle();
+dot = lastIndexOf(title, ".");
+if (dot > 0) title = substring(title, 0, dot);
+title = replace(title, " ", "_");
+rename(title + ".tif");
 
+// 2. DeepImageJ on the current image
+if (KEYS == "3.0")
+    options = "modelPath=[" + model + "] outputFolder=[" + output + "] displayOutput=null";
+else
+    options = "model_path=[" + model + "] output_folder=[" + output + "] display_output=null";
 print("DeepImageJ Run " + options);
 t0 = getTime();
 run("DeepImageJ Run", options);
-print("DeepImageJ finished in " + d2s((getTime() - t0) / 1000, 1) + " s; results in " + output);
-// The result keeps no pixel size in some DeepImageJ versions: the SR pixel size is half the raw one.
+result = output + File.separator + title + "_sr.tif";
+if (!File.exists(result)) exit("DeepImageJ wrote no " + result);
+print("DeepImageJ finished in " + d2s((getTime() - t0) / 1000, 1) + " s");
+
+// 3. the result's pixel size: half the raw one (each raw pixel becomes 2 x 2)
+if (unit != "pixel" && unit != "pixels" && pixelWidth > 0) {
+    open(result);
+    setVoxelSize(pixelWidth / 2, pixelHeight / 2, 1, unit);
+    saveAs("Tiff", result);
+    close();
+}
+print("result: " + result);
+
+// The number of raw frames the package expects: its input channel names (a0p0, a0p1, ...).
+function expectedFrames(rdfPath) {
+    if (!File.exists(rdfPath)) return 0;
+    lines = split(File.openAsString(rdfPath), "\n");
+    n = 0;
+    for (i = 0; i < lines.length; i++) {
+        line = String.trim(lines[i]);
+        if (matches(line, "- *a[0-9]+p[0-9]+ *")) n++;
+    }
+    return n;
+}

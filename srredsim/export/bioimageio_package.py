@@ -13,9 +13,25 @@ Layout of the zip (all files at its root)::
 
 The tensor descriptions follow the Keras layout: input ``raw`` (batch, y, x, channel) with one
 named channel per frame, output ``sr`` (batch, y, x, channel) whose y/x are sized from the
-input's with scale 0.5 (twice as many pixels) and carry a halo for tiling. Normalisation is
-expressed with ``scale_range`` / ``scale_linear`` only, which DeepImageJ implements
-(docs/architecture.md, section 6). No URL is written (citations by DOI), so packages validate offline.
+input's (twice as many pixels) and carry a halo for tiling; the input declares how it is
+extended beyond its borders (``pad: symmetric``, the mirroring DeepImageJ does and
+``srredsim predict`` uses). Normalisation is expressed with ``scale_range`` / ``scale_linear``
+only, which DeepImageJ implements (docs/architecture.md, section 6). No URL is written (citations
+by DOI), so packages validate offline.
+
+**Read the same by the spec and by DeepImageJ.** DeepImageJ 3.1 reads RDFs with JDLL 0.6.1, which
+differs from bioimageio.spec 0.5.12 in three places (docs/fiji.md has the code lines):
+
+* output size: the spec computes ``in_size * in_axis.scale / out_axis.scale + offset``, JDLL
+  ``in_size * out_axis.scale + 2 * offset`` (and the input halo as ``(halo + offset) /
+  out_axis.scale``). Input axes with scale :data:`INPUT_AXIS_SCALE` (4) and output axes with
+  :data:`OUTPUT_AXIS_SCALE` (2) — no unit: relative pixel sizes, output pixels half as large — give
+  2x in both readings, and the same input halo;
+* ``documentation`` (and ``covers``): JDLL casts them to strings; format 0.5.11 made them
+  ``{source, sha256}`` maps. Format 0.5.10, which bioimageio.spec 0.5.12 still reads and
+  validates, has them as plain file names: :func:`jdll_compatible_rdf` writes that form;
+* ``id``: JDLL needs one (NullPointerException otherwise); the package's file-name stem is used
+  (bioimage.io assigns its own id when a model is uploaded).
 """
 
 from __future__ import annotations
@@ -44,6 +60,12 @@ TEST_OUTPUT_FILE = "test_output.npy"
 COVER_FILE = "cover.png"
 DOC_FILE = "documentation.md"
 ALL_WEIGHTS = ("keras_hdf5", "tensorflow_saved_model_bundle", "onnx")
+# y/x scales that the spec and JDLL 0.6.1 both read as "output = 2 x input" (see the module doc)
+INPUT_AXIS_SCALE = 4.0
+OUTPUT_AXIS_SCALE = 2.0
+# the last 0.5 format with plain-string documentation/covers (what JDLL 0.6.1 reads)
+JDLL_FORMAT_VERSION = "0.5.10"
+RDF_FILE = "rdf.yaml"
 
 
 @dataclasses.dataclass
@@ -177,8 +199,10 @@ def deepimagej_config(config: RunConfig, test_in_shape, test_out_shape, runtime_
 
 def build_model_descr(config: RunConfig, meta: PackageMetadata, files: dict[str, Path], *,
                       test_output: np.ndarray, parameters: int | None, tf_version: str,
-                      runtime_s: float | None = None):
-    """Assemble the v0.5 ``ModelDescr`` from the written files (``files`` maps role -> path)."""
+                      runtime_s: float | None = None, model_id: str | None = None):
+    """Assemble the v0.5 ``ModelDescr`` from the written files (``files`` maps role -> path).
+
+    ``model_id``: the RDF's ``id`` (DeepImageJ needs one); a slug of the name when not given."""
     import pydantic
     from bioimageio.spec.model import v0_5
 
@@ -196,14 +220,15 @@ def build_model_descr(config: RunConfig, meta: PackageMetadata, files: dict[str,
             axes=[
                 v0_5.BatchAxis(),
                 v0_5.SpaceInputAxis(id=v0_5.AxisId("y"), size=v0_5.ParameterizedSize(min=minimum, step=step),
-                                    concatenable=True),
+                                    scale=INPUT_AXIS_SCALE, concatenable=True),
                 v0_5.SpaceInputAxis(id=v0_5.AxisId("x"), size=v0_5.ParameterizedSize(min=minimum, step=step),
-                                    concatenable=True),
+                                    scale=INPUT_AXIS_SCALE, concatenable=True),
                 v0_5.ChannelAxis(channel_names=[v0_5.Identifier(c) for c in channel_names(o.angles, o.phases)]),
             ],
             data=v0_5.IntervalOrRatioDataDescr(type="float32"),
             test_tensor=v0_5.FileDescr(source=files["test_input"]),
             preprocessing=pre,
+            pad=v0_5.SymmetricPadding(),  # as JDLL tiles (ImgLib2 extendMirrorDouble) and srredsim.predict
         )]
         ref = dict(tensor_id=v0_5.TensorId(in_t))
         outputs = [v0_5.OutputTensorDescr(
@@ -211,9 +236,9 @@ def build_model_descr(config: RunConfig, meta: PackageMetadata, files: dict[str,
             description="denoised super-resolved image, twice the input's height and width",
             axes=[
                 v0_5.BatchAxis(),
-                v0_5.SpaceOutputAxisWithHalo(id=v0_5.AxisId("y"), halo=2 * h, scale=0.5,
+                v0_5.SpaceOutputAxisWithHalo(id=v0_5.AxisId("y"), halo=2 * h, scale=OUTPUT_AXIS_SCALE,
                                              size=v0_5.SizeReference(axis_id=v0_5.AxisId("y"), **ref)),
-                v0_5.SpaceOutputAxisWithHalo(id=v0_5.AxisId("x"), halo=2 * h, scale=0.5,
+                v0_5.SpaceOutputAxisWithHalo(id=v0_5.AxisId("x"), halo=2 * h, scale=OUTPUT_AXIS_SCALE,
                                              size=v0_5.SizeReference(axis_id=v0_5.AxisId("x"), **ref)),
                 v0_5.ChannelAxis(channel_names=[v0_5.Identifier(OUTPUT_ID)]),
             ],
@@ -276,6 +301,7 @@ def build_model_descr(config: RunConfig, meta: PackageMetadata, files: dict[str,
         if meta.maintainers:
             kwargs["maintainers"] = [v0_5.Maintainer(github_user=u) for u in meta.maintainers]
         descr = v0_5.ModelDescr(
+            id=v0_5.ModelId(model_id or slug(meta.name)),
             name=meta.name,
             description=meta.description,
             authors=[v0_5.Author(name=a) for a in meta.authors],
@@ -344,17 +370,18 @@ def write_package_files(model, config: RunConfig, workdir: Path, meta: PackageMe
     from srredsim.export.safezip import zip_dir
     from srredsim.export.savedmodel import SAVEDMODEL_ENTRIES, export_savedmodel
     from srredsim.export.testdata import write_cover
-    from srredsim.normalization import normalize_raw
-    from srredsim.predict import denormalize_output, stack_to_hwc
+    from srredsim.models import inference_twin
+    from srredsim.normalization import denormalize_output, normalize_raw
+    from srredsim.predict import stack_to_hwc
 
     files: dict[str, Path] = {}
-    # test input / output: the exact numbers srredsim.predict gives (untiled)
-    x = stack_to_hwc(normalize_raw(raw_test, config.normalization))[None]
-    t0 = time.perf_counter()
-    from srredsim.models import inference_twin
-
     # SavedModel/ONNX: the same function, faster on CPUs
     fast = inference_model if inference_model is not None else inference_twin(model, config.model)
+    # test input / output: the network on the test input as it is, no halo added (what bioimageio.core's
+    # reproducibility test computes: skip_input_padding, skip_output_cropping). `srredsim predict`,
+    # DeepImageJ and bioimageio.core's tiled prediction also extend the border; see srredsim.predict.
+    x = stack_to_hwc(normalize_raw(raw_test, config.normalization))[None]
+    t0 = time.perf_counter()
     y = np.asarray(fast.predict_on_batch(x), np.float32)
     runtime = time.perf_counter() - t0
     y = denormalize_output(y, config.normalization).astype(np.float32)
@@ -396,6 +423,64 @@ def write_package_files(model, config: RunConfig, workdir: Path, meta: PackageMe
     return files, info
 
 
+def jdll_compatible_rdf(content: dict[str, Any], pads: dict[str, dict] | None = None) -> dict[str, Any]:
+    """The same model description in format :data:`JDLL_FORMAT_VERSION`, the form JDLL 0.6.1 reads.
+
+    Format 0.5.11 turned ``documentation`` and ``covers`` from file names into ``{source, sha256}``
+    maps, which JDLL casts to strings (ClassCastException). Nothing else that srredsim writes
+    changed between 0.5.10 and 0.5.12 (``output_of`` and non-identifier channel names are new and
+    unused here), so the content stays exactly what bioimageio.spec built.
+
+    ``pads`` (input id -> padding, e.g. ``{"mode": "symmetric"}``) is written out in full:
+    bioimageio.spec 0.5.12 serialises ``SymmetricPadding()`` as ``pad: {}`` (the default mode
+    left out), which it then reads back as *constant* padding."""
+    out = dict(content)
+    out["format_version"] = JDLL_FORMAT_VERSION
+    for t in out.get("inputs") or []:
+        if isinstance(t, dict) and pads and t.get("id") in pads:
+            t["pad"] = dict(pads[t["id"]])
+    doc = out.get("documentation")
+    if isinstance(doc, dict):
+        out["documentation"] = doc["source"]
+    if isinstance(out.get("covers"), list):
+        out["covers"] = [c["source"] if isinstance(c, dict) else c for c in out["covers"]]
+    if any(isinstance(t, dict) and t.get("output_of") for t in out.get("inputs") or []):
+        raise SrredsimError("inputs[].output_of needs format 0.5.11+, which DeepImageJ cannot read")
+    return out
+
+
+def rewrite_rdf(zip_path: Path, transform) -> None:
+    """Replace rdf.yaml inside a package zip by ``transform(content)``; every other member is copied."""
+    import zipfile
+
+    import yaml
+
+    tmp = zip_path.with_name(zip_path.name + ".rdf.part")
+    with zipfile.ZipFile(zip_path) as src, zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as dst:
+        for info in src.infolist():
+            data = src.read(info)
+            if info.filename == RDF_FILE:
+                content = transform(yaml.safe_load(data.decode("utf-8")))
+                data = yaml.safe_dump(content, sort_keys=False, allow_unicode=True, width=100).encode("utf-8")
+            dst.writestr(info, data)
+    os.replace(tmp, zip_path)
+
+
+def _check_valid(zip_path: Path) -> None:
+    """The rewritten package must still be a valid bioimage.io model (format check, file hashes)."""
+    from bioimageio.spec import load_description
+
+    descr = load_description(str(zip_path), perform_io_checks=True)
+    summary = descr.validation_summary
+    for t in getattr(descr, "inputs", None) or []:
+        if getattr(t, "pad", None) is not None and t.pad.mode != "symmetric":
+            raise SrredsimError(f"input {t.id}: the package declares {t.pad.mode!r} padding, not 'symmetric'")
+    if summary.status not in ("valid-format", "passed"):
+        msgs = [f"{'.'.join(map(str, e.loc))}: {e.msg}" for d in summary.details for e in d.errors]
+        raise SrredsimError("the package's rdf.yaml in format " + JDLL_FORMAT_VERSION + " fails the bioimage.io "
+                            "spec: " + "; ".join(msgs[:3]))
+
+
 def _save_keras_h5(model, path: Path) -> None:
     """Legacy full-model HDF5 (what bioimage.io's ``keras_hdf5`` means), from an uncompiled model."""
     import logging
@@ -423,8 +508,12 @@ def package_model(model, config: RunConfig, out_zip: str | os.PathLike, meta: Pa
     test_output = np.load(files["test_output"])
     try:
         descr = build_model_descr(config, meta, files, test_output=test_output, parameters=info["parameters"],
-                                  tf_version=tf.__version__, runtime_s=info["runtime_s"])
+                                  tf_version=tf.__version__, runtime_s=info["runtime_s"],
+                                  model_id=slug(info["folder_name"]))
         save_bioimageio_package(descr, output_path=out_zip)
+        pads = {str(t.id): t.pad.model_dump(mode="json") for t in descr.inputs if t.pad is not None}
+        rewrite_rdf(out_zip, lambda content: jdll_compatible_rdf(content, pads))
+        _check_valid(out_zip)
     except ValueError as exc:
         raise SrredsimError(f"bioimage.io packaging failed: {exc}") from None
     except Exception as exc:

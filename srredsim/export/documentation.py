@@ -57,8 +57,10 @@ SR-REDSIM (Shah et al., Photonics Research 9, B168, 2021; doi:{SR_REDSIM_DOI}).
 * Input tensor `raw`: axes batch, y, x, channel (channel names a0p0 ... a{o.angles - 1}p{o.phases - 1});
   {size_rule}; minimum {info['min_size']} pixels, step {info['step']}.
 * Output tensor `sr`: axes batch, y, x, channel (1 channel), y and x twice the input's.
-* Tiling: a tile needs {info['halo']} raw pixels of context on each side; the output axes declare a
-  halo of {2 * info['halo']} pixels, which tiling tools crop.
+* Tiling and borders: a tile needs {info['halo']} raw pixels of context on each side; the output axes
+  declare a halo of {2 * info['halo']} pixels, which tiling tools crop. Beyond the image border the input
+  is mirrored (`pad: symmetric`, the edge pixel repeated), as DeepImageJ does, so DeepImageJ,
+  bioimageio.core and `srredsim predict` give the same image, borders included.
 * Normalisation: {_normalization_text(config)}
 
 ## Training data and optics
@@ -78,8 +80,10 @@ SR-REDSIM (Shah et al., Photonics Research 9, B168, 2021; doi:{SR_REDSIM_DOI}).
 
 1. Install DeepImageJ (Fiji update site `DeepImageJ`), then *Plugins > DeepImageJ > DeepImageJ Install
    Model* and choose this zip file (or unzip it into `Fiji.app/models/`).
-2. Open a raw stack with the {frames} frames as channels (or as a plain stack of {frames} slices in the
-   order above; use *Image > Hyperstacks > Re-order* so that the frames are the channel axis).
+2. Open a raw stack with the {frames} frames as channels. A plain stack of {frames} slices (as most
+   cameras write it) opens as z-slices, which DeepImageJ would treat as {frames} separate images: make
+   the slices channels first (*Image > Hyperstacks > Stack to Hyperstack*, channels = {frames}; or the
+   macro `deepimagej_run.ijm` that comes with srredsim, which does it).
 3. *Plugins > DeepImageJ > DeepImageJ Run*, select this model and run. Pre- and post-processing are
    built into the package, so do not normalise the image yourself. Headless:
 

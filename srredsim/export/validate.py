@@ -19,6 +19,9 @@ Checks, in order (each gives one :class:`CheckResult` row; names are stable for 
 ``core.<format>``      bioimageio.core's ``test_model`` for each weight format (offline)
 ``parity.<a>~<b>``     engines agree on the test input: max |a - b| <= 1e-4 of the output's range
 ``jvm.*``              with ``jvm=True``: the package on DeepImageJ's engines in a JVM (srredsim.export.jvm)
+``dij.*``, ``agree.*`` with ``deepimagej=True``: DeepImageJ's own code runs the package, headless and
+                       offline, per weight format JDLL runs, and equals ``srredsim predict`` to 1e-4;
+                       bioimageio.core's prediction too (srredsim.export.deepimagej)
 
 bioimageio.core unzips TensorFlow weights into the working directory, so its tests run in a
 temporary working directory; downloads are impossible by construction (no URLs in our
@@ -436,8 +439,18 @@ def _parity(folder: Path, rdf: dict, tol: float) -> list[CheckResult]:
 # ---- driver -----------------------------------------------------------------------------------
 def validate_package(path: str | os.PathLike, jvm: bool = False, *, core: bool = True, parity: bool = True,
                      weight_formats: tuple[str, ...] | None = None, tolerance: float = PARITY_TOL,
-                     progress: Callable[[CheckResult], None] | None = None) -> list[CheckResult]:
-    """Run every check on a package (zip or folder); never raises for a bad package."""
+                     progress: Callable[[CheckResult], None] | None = None, deepimagej: bool = False,
+                     vendor: str | os.PathLike | None = None,
+                     log: Callable[[str], None] | None = None) -> list[CheckResult]:
+    """Run every check on a package (zip or folder); never raises for a bad package.
+
+    With ``deepimagej`` the vendor folder (``vendor``, see :func:`srredsim.export.deepimagej.find_vendor`),
+    Java 17 and Maven must exist: a :class:`SrredsimError` says what is missing before anything runs."""
+    if deepimagej:
+        from srredsim.export.deepimagej_build import find_vendor, java_tools
+
+        vendor = find_vendor(vendor)
+        java_tools(need_maven=True)
     _env_offline()
     path = Path(path).absolute()  # core's tests run in a temporary working directory
     results: list[CheckResult] = []
@@ -508,6 +521,14 @@ def validate_package(path: str | os.PathLike, jvm: bool = False, *, core: bool =
             add(rows)
         if jvm:
             add(_jvm_checks(holder["zip"] or folder))
+        if deepimagej:
+            from srredsim.export.deepimagej import check_package as deepimagej_checks
+
+            dij_formats = tuple(w for w in (weight_formats or ()) if w != "keras_hdf5") or None
+            try:
+                add(deepimagej_checks(holder["zip"] or folder, vendor=vendor, weight_formats=dij_formats, log=log))
+            except SrredsimError as exc:
+                add(CheckResult("dij", "fail", str(exc)))
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return results

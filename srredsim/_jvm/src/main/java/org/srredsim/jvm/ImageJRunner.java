@@ -177,7 +177,14 @@ public final class ImageJRunner {
         // pre-processing statistics come from the image itself, not from its padding
         Tensor raw = toTensor(imp, in, false);
         Tensor pre = Processing.apply(in.processing, raw, Map.of(in.id, raw));
-        Tensor x = padMirror(pre, in);
+        // context beyond the border as the RDF declares it (halo, pad mode), then a size the model accepts
+        Map<String, Integer> halo = Halo.inputHalos(pkg.rdf).get(in.id);
+        Tensor x = padMirror(Halo.pad(pre, halo, Halo.padMode(in)), in);
+        long[] inner = x.shape.clone();
+        for (int i = 0; i < inner.length; i++) {
+            Integer h = halo == null ? null : halo.get(in.axisIds().get(i));
+            if (h != null) inner[i] -= 2L * h;
+        }
         r.put("input", input.toString());
         r.put("input_shape", x.shape);
         long t0 = System.nanoTime();
@@ -194,6 +201,7 @@ public final class ImageJRunner {
                 Tensor t = res.get(i);
                 Check.checkRank(t, d, "model output");
                 t.axes = d.axisIds();
+                t = Halo.crop(t, Halo.outputHalo(d));
                 all.put(d.id, t);
                 outs.add(Processing.apply(d.processing, t, all));
             }
@@ -203,7 +211,7 @@ public final class ImageJRunner {
             }
         }
         r.put("seconds", (System.nanoTime() - t0) / 1e9);
-        ImagePlus out = toImage(outs.get(0), pkg.rdf.outputs.get(0), imp.getHeight(), imp.getWidth(), x.shape, in);
+        ImagePlus out = toImage(outs.get(0), pkg.rdf.outputs.get(0), imp.getHeight(), imp.getWidth(), inner, in);
         double[] scale = (double[]) out.getProperty("scale");
         Calibration cin = imp.getCalibration();
         Calibration cal = new Calibration();
