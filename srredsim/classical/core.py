@@ -35,6 +35,7 @@ from scipy import ndimage
 
 from srredsim.classical.params import AngleParams, ReconOptions, SimParams
 from srredsim.classical.pattern import JOINT_MIN_Z, find_peaks
+from srredsim.classical.pattern import _contrast as _peak_contrast
 from srredsim.config import OpticsConfig
 from srredsim.errors import SrredsimError
 from srredsim.optics import (apodization, check_sampling, cutoff_fft_px, otf_profile,
@@ -314,7 +315,7 @@ def estimate_parameters(data: np.ndarray, optics: OpticsConfig, opts: ReconOptio
     # the angles of a 2D-SIM system share one period and lie 180°/A apart: when their own peaks
     # disagree or are faint, the shared pattern decides (srredsim.classical.pattern)
     coarse_peaks = find_peaks(corrs, annulus, fy, fx, r_lo, r_hi, opts.min_contrast,
-                              pixel_nm=optics.pixel_size_um * 1000)
+                              pixel_nm=optics.pixel_size_um * 1000, shared=opts.shared_pattern)
     if coarse_peaks.joint:
         # found when one angle's peak at the shared pattern is clear on its own (it anchors the
         # others) or the angles' evidence together stands out of the summed map
@@ -326,28 +327,43 @@ def estimate_parameters(data: np.ndarray, optics: OpticsConfig, opts: ReconOptio
         for a, contrast in enumerate(coarse_peaks.contrasts):
             if contrast < opts.min_contrast:
                 raise _PatternNotFound(a, contrast, opts.min_contrast)
+    notes = list(coarse_peaks.notes)
     result: list[AngleParams] = []
-    for ang, coarse, contrast, shared in zip(angles, coarse_peaks.peaks, coarse_peaks.contrasts,
-                                             coarse_peaks.shared):
+    for a, ang in enumerate(angles):
         # Sub-pixel: the correlation of band 0 weighted by the OTF with the highest band
         # unweighted (inside the support). Weighting that band by its OTF too would pull the
         # peak towards the centre, where the OTF is larger (a bias of ~0.015 px seen here).
         pa = sfft.ifft2(ang.spec[0] * (otf * notch), workers=FFT_WORKERS)
         pb = sfft.ifft2(ang.spec[top] * support, workers=FFT_WORKERS)
-        k = _refine_peak(np.conj(pa) * pb, coarse, reach=0.5 if shared else 1.5)
         # noise power of band 0 per frequency, measured outside the OTF support
         noise0 = float(np.mean(np.abs(ang.spec[0][outside]) ** 2)) if np.any(outside) else 0.0
-        phases, mods = [], []
-        for b in range(1, B):
-            kb = (k[0] * b / top, k[1] * b / top)
-            coef = _band_coefficient(ang, b, kb, r, fy, fx, kc_px, opts, noise0)
-            phases.append(float(np.angle(coef)))
-            mods.append(float(abs(coef)))
+
+        def fit(coarse, shared):
+            k = _refine_peak(np.conj(pa) * pb, coarse, reach=0.5 if shared else 1.5)
+            phases, mods = [], []
+            for b in range(1, B):
+                kb = (k[0] * b / top, k[1] * b / top)
+                coef = _band_coefficient(ang, b, kb, r, fy, fx, kc_px, opts, noise0)
+                phases.append(float(np.angle(coef)))
+                mods.append(float(abs(coef)))
+            return k, phases, mods
+
+        contrast = coarse_peaks.contrasts[a]
+        k, phases, mods = fit(coarse_peaks.peaks[a], coarse_peaks.shared[a])
+        alternative = coarse_peaks.alternatives[a] if coarse_peaks.alternatives else None
+        if alternative is not None:
+            # two candidates in the right direction: the pattern is the one that modulates
+            k2, phases2, mods2 = fit(alternative, True)
+            if mods2[-1] > mods[-1]:
+                notes.append(f"angle {a + 1}: the shared-pattern peak modulates more ({mods2[-1]:.2f}) than "
+                             f"the angle's own strongest peak ({mods[-1]:.2f}); used it")
+                k, phases, mods = k2, phases2, mods2
+                contrast = _peak_contrast(corrs[a], annulus, fy, fx, alternative)
         result.append(AngleParams(k_fft_px=k, phases_rad=phases, modulations=mods,
                                   peak_contrast=contrast))
     return SimParams(angles=result, phases=P, beams=B, size=n,
                      pixel_size_um=optics.pixel_size_um, estimated=True,
-                     notes=list(coarse_peaks.notes))
+                     notes=notes)
 
 
 class _PatternNotFound(SrredsimError):

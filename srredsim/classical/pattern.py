@@ -53,6 +53,8 @@ class CoarsePeaks:
     joint_z: float | None = None
     notes: list[str] = field(default_factory=list)
     shared: list[bool] = field(default_factory=list)  # per angle: placed by the shared pattern
+    # per angle: the shared-pattern peak where the angle kept a different, plausible own peak
+    alternatives: list[tuple[int, int] | None] = field(default_factory=list)
 
 
 def _signed(i: int, n: int) -> int:
@@ -170,20 +172,22 @@ def _local_peak(corr: np.ndarray, z: np.ndarray, fy: np.ndarray, fx: np.ndarray,
 
 
 def find_peaks(corrs: list[np.ndarray], annulus: np.ndarray, fy: np.ndarray, fx: np.ndarray,
-               r_lo: float, r_hi: float, min_contrast: float, pixel_nm: float | None = None
-               ) -> CoarsePeaks:
+               r_lo: float, r_hi: float, min_contrast: float, pixel_nm: float | None = None,
+               shared: bool = True) -> CoarsePeaks:
     """Coarse pattern peaks of every angle (see the module docstring).
 
     ``corrs`` are the angles' background-subtracted correlation maps (unshifted FFT layout),
     ``annulus`` the search region, ``r_lo``/``r_hi`` its radii in FFT pixels. ``pixel_nm`` (the
-    raw pixel size) only makes the notes speak in periods.
+    raw pixel size) only makes the notes speak in periods. ``shared=False`` keeps every angle's
+    own peak (the estimator without this module, for comparison).
     """
     n = corrs[0].shape[0]
     found = [independent_peak(c, annulus, fy, fx) for c in corrs]
     peaks = [p for p, _ in found]
     contrasts = [c for _, c in found]
-    if len(corrs) < 2 or (consistent(peaks, len(corrs)) and min(contrasts) >= min_contrast):
-        return CoarsePeaks(peaks, contrasts, shared=[False] * len(peaks))
+    if not shared or len(corrs) < 2 or (consistent(peaks, len(corrs)) and min(contrasts) >= min_contrast):
+        return CoarsePeaks(peaks, contrasts, shared=[False] * len(peaks),
+                           alternatives=[None] * len(peaks))
 
     zmaps = []
     for c in corrs:
@@ -202,16 +206,23 @@ def find_peaks(corrs: list[np.ndarray], annulus: np.ndarray, fy: np.ndarray, fx:
         own, own_contrast = peaks[a], contrasts[a]
         own_r = math.hypot(*own)
         own_dir = math.degrees(math.atan2(*own)) % 180.0
-        if (own_contrast >= min_contrast and _fold(own_dir - theta, 180.0) <= ANGLE_TOLERANCE_DEG
-                and abs(own_r / radius - 1) <= KEEP_RADIUS_SPREAD):
-            out.peaks.append(own)  # a clear peak in the right direction: the angle's own
+        peak = _local_peak(corr, zm, fy, fx, radius, theta)
+        same = min(math.hypot(peak[0] - own[0], peak[1] - own[1]),
+                   math.hypot(peak[0] + own[0], peak[1] + own[1])) <= 2
+        plausible = (own_contrast >= min_contrast and _fold(own_dir - theta, 180.0) <= ANGLE_TOLERANCE_DEG
+                     and abs(own_r / radius - 1) <= KEEP_RADIUS_SPREAD)
+        if same or plausible:
+            # the angle's own clear peak, in the predicted direction; when it differs from the
+            # shared-pattern peak the caller compares both by their modulation
+            out.peaks.append(own)
             out.contrasts.append(own_contrast)
             out.shared.append(False)
+            out.alternatives.append(None if same else peak)
             continue
-        peak = _local_peak(corr, zm, fy, fx, radius, theta)
         out.peaks.append(peak)
         out.contrasts.append(_contrast(corr, annulus, fy, fx, peak))
         out.shared.append(True)
+        out.alternatives.append(None)
         out.notes.append(
             f"angle {a + 1}: its strongest peak ({period(own)} at {own_dir:.1f}°) disagreed with the "
             f"other angles; used the shared pattern ({period(peak)} at "
