@@ -504,5 +504,42 @@ def reconstruct(raw: np.ndarray, optics: OpticsConfig, params: SimParams | dict 
     return Reconstruction(sr=sr, widefield=widefield, params=params)
 
 
-__all__ = ["Reconstruction", "reconstruct", "estimate_parameters", "preprocess", "validate_stack",
+__all__ = ["Reconstruction", "reconstruct", "estimate_parameters", "frame_coefficients", "preprocess", "validate_stack",
            "separation_matrix", "separate_bands"]
+
+
+def frame_coefficients(data: np.ndarray, optics: OpticsConfig, params: SimParams,
+                       opts: ReconOptions | None = None, _angles: list[_AngleData] | None = None
+                       ) -> np.ndarray:
+    """Pattern coefficient of every frame, ``(A, P)`` complex: ``≈ ½ m e^{iφ_p}`` of the highest
+    band, from the correlation of the frame shifted by its angle's ``k`` with that angle's band 0.
+
+    The phases tell whether the frames of an angle step by ``2π/P`` as assumed (the magnitudes,
+    whether each frame carries its angle's pattern at all): what :mod:`srredsim.datacheck` uses
+    to recognise a wrong frame order or phase count. ``data`` is what :func:`preprocess` returns.
+    """
+    opts = (opts or ReconOptions()).validate()
+    A, P, B = optics.angles, optics.phases, optics.beams
+    n = data.shape[-1]
+    kc_px = cutoff_fft_px(optics, n)
+    fy, fx = _freqs(n)
+    r = np.sqrt(fy ** 2 + fx ** 2)
+    outside = r > 1.1 * kc_px
+    out = np.zeros((A, P), np.complex128)
+    top = B - 1
+    for a, ap in enumerate(params.angles):
+        ang = _angles[a] if _angles else _AngleData(data[a * P:(a + 1) * P], P, B)
+        noise0 = float(np.mean(np.abs(ang.spec[0][outside]) ** 2)) if np.any(outside) else 0.0
+        kb = ap.band_vector(top, B)
+        for p in range(P):
+            frame = _FrameAsBand(ang.spec[0], data[a * P + p])
+            out[a, p] = _band_coefficient(frame, 1, kb, r, fy, fx, kc_px, opts, noise0)
+    return out
+
+
+class _FrameAsBand:
+    """One frame posing as band 1 of an angle (for :func:`_band_coefficient`)."""
+
+    def __init__(self, band0_spec: np.ndarray, frame: np.ndarray):
+        self.spec = [band0_spec]
+        self.real = [None, frame.astype(np.complex64)]
