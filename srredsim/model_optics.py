@@ -166,3 +166,46 @@ def training_range_from_data(data_dir: str | os.PathLike) -> TrainingRange | Non
                 return None
             return recipe_training_range(recipe)
     return None
+
+
+# ---------------------------------------------------------------------------------------------
+# what the predict command needs
+# ---------------------------------------------------------------------------------------------
+def sampling_for_model(model: str | os.PathLike) -> ModelSampling | None:
+    """The sampling of a run folder or shipped model name; None for artifacts that do not record
+    it (exported files carry ``optics``/``training_range`` in their srredsim metadata once the
+    export writes them: :meth:`ModelSampling.from_dict`)."""
+    from srredsim.pretrained import resolve
+    from srredsim.runfolder import is_run, load_run
+
+    path = resolve(model)
+    return ModelSampling.from_config(load_run(path).config) if is_run(path) else None
+
+
+def data_optics(model_optics: OpticsConfig, given: dict[str, Any], tiff_pixel_um: float | None
+                ) -> OpticsConfig | None:
+    """The optics of the user's data for prediction: the model's angles × phases with the given
+    values (``na``, ``wavelength_nm``, ``pixel_size_um``, ``refractive_index``; None = not given)
+    and the TIFF's pixel size where no pixel size was given. None when nothing is known (the
+    model's optics are then assumed)."""
+    from srredsim.optics import make_optics
+
+    given = {k: v for k, v in given.items() if v is not None}
+    if tiff_pixel_um and "pixel_size_um" not in given:
+        given["pixel_size_um"] = tiff_pixel_um
+    if not given:
+        return None
+    values = model_optics.model_dump()
+    values.update(given)
+    return make_optics(**values)
+
+
+def model_grid_shape(sampling: ModelSampling, optics: OpticsConfig | None, shape: tuple[int, int]
+                     ) -> tuple[int, int]:
+    """The frame size the model will see for a stack of ``shape`` (after any resampling)."""
+    from srredsim.resample import resampled_size
+
+    if optics is None or sampling.knows(cutoff_per_pixel(optics)):
+        return tuple(shape)
+    factor = cutoff_per_pixel(optics) / sampling.reference_cutoff
+    return resampled_size(shape[0], factor), resampled_size(shape[1], factor)

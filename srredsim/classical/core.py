@@ -511,13 +511,21 @@ __all__ = ["Reconstruction", "reconstruct", "estimate_parameters", "frame_coeffi
 def frame_coefficients(data: np.ndarray, optics: OpticsConfig, params: SimParams,
                        opts: ReconOptions | None = None, _angles: list[_AngleData] | None = None
                        ) -> np.ndarray:
-    """Pattern coefficient of every frame, ``(A, P)`` complex: ``≈ ½ m e^{iφ_p}`` of the highest
-    band, from the correlation of the frame shifted by its angle's ``k`` with that angle's band 0.
+    """Pattern coefficient of every frame, ``(A, P)`` complex, ``≈ ½ m e^{iφ_p}``: the correlation
+    of each frame, shifted by its angle's ``k``, with that angle's band 0 over the OTF overlap
+    (as :func:`_band_coefficient` does for bands), minus the mean over the angle's frames (the
+    object's own correlation at that shift, the same in every frame; the pattern's phases sum to
+    zero).
 
-    The phases tell whether the frames of an angle step by ``2π/P`` as assumed (the magnitudes,
-    whether each frame carries its angle's pattern at all): what :mod:`srredsim.datacheck` uses
-    to recognise a wrong frame order or phase count. ``data`` is what :func:`preprocess` returns.
+    The phases tell whether the frames of an angle step by ``2π/P`` as assumed, the magnitudes
+    whether each frame carries its angle's pattern at all: what :mod:`srredsim.datacheck` uses
+    to recognise a wrong frame order or phase count. It works where the raw spectra show no
+    pattern peak (the low-signal real microtubules). ``data`` is what :func:`preprocess` returns.
     """
+    return _frame_correlations(data, optics, params, opts, _angles)
+
+
+def _frame_correlations(data, optics, params, opts=None, _angles=None) -> np.ndarray:
     opts = (opts or ReconOptions()).validate()
     A, P, B = optics.angles, optics.phases, optics.beams
     n = data.shape[-1]
@@ -534,6 +542,7 @@ def frame_coefficients(data: np.ndarray, optics: OpticsConfig, params: SimParams
         for p in range(P):
             frame = _FrameAsBand(ang.spec[0], data[a * P + p])
             out[a, p] = _band_coefficient(frame, 1, kb, r, fy, fx, kc_px, opts, noise0)
+        out[a] -= out[a].mean()  # what every frame shares (the object itself) is not the pattern
     return out
 
 
@@ -543,3 +552,5 @@ class _FrameAsBand:
     def __init__(self, band0_spec: np.ndarray, frame: np.ndarray):
         self.spec = [band0_spec]
         self.real = [None, frame.astype(np.complex64)]
+
+
