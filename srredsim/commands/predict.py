@@ -28,6 +28,15 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--halo", type=int, default=None, help="context pixels per tile side (default: receptive radius)")
     p.add_argument("--batch-size", type=int, default=1, help="tiles per engine call")
     p.add_argument("--overwrite", action="store_true", help="replace existing output files")
+    from srredsim.frameorder import ORDER_HELP, ORDERS
+
+    o = p.add_argument_group("optics of the data (default: the model's; the pixel size from the TIFF)")
+    o.add_argument("--na", type=float, default=None, help="objective NA")
+    o.add_argument("--wavelength", type=float, default=None, help="emission wavelength, nm")
+    o.add_argument("--pixel-size", type=float, default=None, help="raw pixel size in µm")
+    o.add_argument("--refractive-index", type=float, default=None, help="immersion refractive index")
+    o.add_argument("--order", choices=ORDERS, default="angle-major", help=ORDER_HELP)
+    p.add_argument("--strict", action="store_true", help="turn the data checks' warnings into errors")
 
 
 def default_tile(h: int, w: int) -> int | None:
@@ -35,6 +44,8 @@ def default_tile(h: int, w: int) -> int | None:
 
 
 def run(args) -> int:
+    import sys
+
     import numpy as np
     from tqdm import tqdm
 
@@ -76,17 +87,47 @@ def run(args) -> int:
             raise SrredsimError(f"{path}: the stack is all zeros")
         stacks.append((path, raw, meta))
 
+    from srredsim.datacheck import check_stack
+    from srredsim.frameorder import to_angle_major
+    from srredsim.model_optics import data_optics, model_grid_shape, predict_with_optics, sampling_for_model
+
+    sampling = sampling_for_model(args.model)
+    given = {"na": args.na, "wavelength_nm": args.wavelength, "pixel_size_um": args.pixel_size,
+             "refractive_index": args.refractive_index}
+    checked = []
+    for path, raw, meta in stacks:
+        if sampling is None:  # an artifact that records no optics: predicted as it is
+            checked.append((path, raw, meta, None))
+            continue
+        optics = data_optics(sampling.optics, given, meta.pixel_size_um)
+        check = check_stack(raw, optics or sampling.optics, order=args.order, name=path.name,
+                            training_range=sampling.training_range, model_optics=sampling.optics,
+                            refuse_undersampling=False)
+        for line in check.lines():
+            print(line, file=sys.stderr)
+        check.enforce(args.strict)
+        checked.append((path, to_angle_major(raw, model.frames // sampling.optics.phases,
+                                             sampling.optics.phases, args.order), meta, optics))
+    stacks = checked
+
     halo = args.halo if args.halo is not None else model.halo
     plans = []
-    for path, raw, meta in stacks:
-        tile = args.tile if args.tile else default_tile(*raw.shape[1:])
-        plans.append((tile, count_tiles(raw.shape[1:], tile, halo, 8, model.size_multiple)))
+    for path, raw, meta, optics in stacks:
+        shape = model_grid_shape(sampling, optics, raw.shape[1:]) if sampling else raw.shape[1:]
+        tile = args.tile if args.tile else default_tile(*shape)
+        plans.append((tile, count_tiles(shape, tile, halo, 8, model.size_multiple)))
     total = sum(n for _, n in plans)
     print(f"{model.describe()}; {len(stacks)} stack(s), {total} tile(s)")
     with tqdm(total=total, unit="tile", disable=None) as bar:
-        for (path, raw, meta), (tile, _), out in zip(stacks, plans, outputs):
-            sr = model.predict(raw, tile=tile, halo=halo, batch_size=args.batch_size, progress=bar.update)
-            px = meta.pixel_size_um or model.pixel_size_um
+        for (path, raw, meta, optics), (tile, _), out in zip(stacks, plans, outputs):
+            kwargs = dict(tile=tile, halo=halo, batch_size=args.batch_size, progress=bar.update)
+            if sampling is None:
+                sr = model.predict(raw, **kwargs)
+                px = meta.pixel_size_um or model.pixel_size_um
+            else:
+                res = predict_with_optics(model, raw, sampling, optics, **kwargs)
+                bar.write(f"{path.name}: {res.note}")
+                sr, px = res.image, 2 * res.pixel_size_um
             write_sr_image(out, sr, raw_pixel_size_um=px)
             note = "" if meta.pixel_size_um else " (pixel size from the model's optics)"
             bar.write(f"{path.name} -> {out}  {sr.shape[1]}x{sr.shape[0]}"
