@@ -62,6 +62,7 @@ class Acquisition:
     mirrored: bool  # simulate with rows and columns swapped (angles step by -180°/A)
     stacks: list[dict[str, Any]] = field(default_factory=list)  # per stack: what was measured
     notes: list[str] = field(default_factory=list)
+    content: str = "generic"  # structures of the simulated training fields (srredsim.simulate)
 
     def training_range(self) -> TrainingRange:
         from srredsim.model_optics import cutoff_per_pixel
@@ -74,7 +75,7 @@ class Acquisition:
         from srredsim.simulate import SimulationConfig
 
         return SimulationConfig.build(
-            size=size, optics=self.optics, photons=self.photons, structures="generic",
+            size=size, optics=self.optics, photons=self.photons, structures=self.content,
             target="truth", k_fraction=self.k_fraction, modulation=self.modulation,
             angle_offset_deg=self.angle_offset_deg,
             angle_jitter_deg=ANGLE_JITTER_DEG if self.angle_offset_deg is not None else 0.5,
@@ -84,7 +85,7 @@ class Acquisition:
         return {"optics": self.optics.model_dump(), "k_fraction": list(self.k_fraction),
                 "modulation": list(self.modulation), "photons": list(self.photons), "haze": list(self.haze),
                 "angle_offset_deg": self.angle_offset_deg, "mirrored": self.mirrored,
-                "stacks": self.stacks, "notes": self.notes}
+                "stacks": self.stacks, "notes": self.notes, "content": self.content}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -223,7 +224,7 @@ def adapted_config(base: RunConfig, acq: Acquisition, minutes: float, seed: int)
         f"{acq.optics.angles}x{acq.optics.phases}, {acq.optics.beams}-beam), from "
         f"{base.metadata.name}.")
     raw["metadata"]["training_data"] = (
-        f"srredsim simulator, generic content, matched to {len(acq.stacks)} user stack(s): pattern |k| "
+        f"srredsim simulator, {acq.content} content, matched to {len(acq.stacks)} user stack(s): pattern |k| "
         f"{acq.k_fraction[0]:.3f}-{acq.k_fraction[1]:.3f} of the cutoff, modulation {acq.modulation[0]:.2f}-"
         f"{acq.modulation[1]:.2f}, {acq.photons[0]:.3g}-{acq.photons[1]:.3g} photons per pixel per frame")
     return RunConfig.from_dict(raw, source="adapted configuration")
@@ -286,12 +287,15 @@ def adapt(raw_paths: Sequence[str | os.PathLike], output: str | os.PathLike,
           base: str | os.PathLike = "default", minutes: float = 10.0, order: str = "angle-major",
           resume: bool = False, count: int = 256, val_count: int = 8, seed: int = 0,
           truth_blur_px: float = 0.0, progress: bool | None = None, keep_data: bool = False,
-          say=print):
+          content: str = "generic", say=print):
     """Adapt a pretrained model to the microscope behind ``raw_paths`` (files or folders).
 
     ``optics``: the data's optics, or a dict of the values that are known (``na``,
     ``wavelength_nm``, ``pixel_size_um``, ``angles``, ``phases``, ...; the rest comes from the TIFF's
-    pixel size and the base model, said in one line), or None (all of it assumed). ``minutes``: the whole budget (simulation included). Returns the
+    pixel size and the base model, said in one line), or None (all of it assumed).
+    ``content``: the structures of the simulated fields; ``generic`` (content no prior can guess,
+    as in the ``sim`` recipe of the shipped models) unless the base model was trained on another
+    family (the first models: ``mixed`` filaments, vesicles and beads). ``minutes``: the whole budget (simulation included). Returns the
     :class:`srredsim.runfolder.Run`.
     """
     from srredsim.cache import cache_dir
@@ -327,7 +331,12 @@ def adapt(raw_paths: Sequence[str | os.PathLike], output: str | os.PathLike,
         raise SrredsimError(f"the base model is {base_layout[0]}x{base_layout[1]} ({base_layout[2]}-beam); it "
                             f"cannot become a {optics.angles}x{optics.phases} ({optics.beams}-beam) model")
 
+    from srredsim.simulate import STRUCTURES
+
+    if content not in STRUCTURES:
+        raise SrredsimError(f"unknown content {content!r}; choose from {', '.join(STRUCTURES)}")
     acq = measure_acquisition([(name, raw) for name, raw, _ in stacks], optics, order)
+    acq.content = content
     for line in acq.notes:
         say(line)
     say(f"measured {len(acq.stacks)} stack(s): pattern |k| {acq.k_fraction[0]:.3f}-{acq.k_fraction[1]:.3f} of "

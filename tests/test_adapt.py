@@ -114,3 +114,5 @@ def test_adapt_command_bad_input(tmp_path, capsys, trained_run):
     assert code == 2 and "--minutes" in err
     code, err = rc(tmp_path / "noise.tif", "-o", tmp_path / "o", "--from", trained_run, "--phases", "4")
     assert code == 2 and "15 frames" in err
+    code, err = rc(tmp_path / "noise.tif", "-o", tmp_path / "o", "--from", trained_run, "--content", "cats")
+    assert code == 2 and "unknown content 'cats'" in err

@@ -30,6 +30,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     o.add_argument("--phases", type=int, default=None, help="phases per angle (default: frames / angles)")
     o.add_argument("--beams", type=int, default=None, choices=[2, 3], help="interfering beams")
     o.add_argument("--order", choices=ORDERS, default="angle-major", help=ORDER_HELP)
+    p.add_argument("--content", default="generic",
+                   help="structures of the simulated training fields: generic (textures, points, gratings, "
+                        "filaments: no prior can guess them; the sim recipe), or filaments, vesicles, beads, mixed")
     p.add_argument("--count", type=int, default=256, help="simulated training stacks (fewer if time runs out)")
     p.add_argument("--seed", type=int, default=0, help="seed of the simulation and training")
     p.add_argument("--resume", action="store_true", help="continue an interrupted adapt run in --output")
@@ -46,6 +49,6 @@ def run(args) -> int:
              "refractive_index": args.refractive_index, "angles": args.angles, "phases": args.phases,
              "beams": args.beams}
     adapt(args.raw, args.output, optics=given, base=args.base, minutes=args.minutes, order=args.order,
-          resume=args.resume, count=args.count, seed=args.seed, keep_data=args.keep_data)
+          resume=args.resume, count=args.count, seed=args.seed, keep_data=args.keep_data, content=args.content)
     print(f"adapted model -> {args.output} (use it with: srredsim predict {args.output} RAW.tif -o SR.tif)")
     return 0
