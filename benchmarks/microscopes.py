@@ -318,6 +318,9 @@ def fmt(v, digits=2):
 def markdown(args, table, methods, ver, est_rows, order_rows, real_rows, figures, seconds) -> str:
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
                             text=True).stdout.strip()
+    dirty = subprocess.run(["git", "status", "--porcelain", "--", "srredsim", "benchmarks/microscopes.py"],
+                           cwd=ROOT, capture_output=True, text=True).stdout.strip()
+    commit += " with uncommitted changes" if dirty else ""
     out = [f"# Any microscope (issue 11)", "",
            f"Measured by `python benchmarks/microscopes.py {' '.join(sys.argv[1:])}` on "
            f"{time.strftime('%Y-%m-%d %H:%M')} ({seconds / 60:.1f} min), srredsim code {commit}, "
