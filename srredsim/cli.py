@@ -25,6 +25,7 @@ COMMANDS: list[tuple[str, str]] = [
     ("simulate", "simulate"),
     ("reconstruct", "reconstruct"),
     ("train", "train"),
+    ("adapt", "adapt"),
     ("predict", "predict"),
     ("evaluate", "evaluate"),
     ("info", "info"),

@@ -127,6 +127,36 @@ class MetadataConfig(_Section):
     training_data: str = "user data"
 
 
+Span = tuple[float, float]
+
+
+class TrainingRange(_Section):
+    """The acquisitions a model was trained on, so that data outside them can be recognised.
+
+    The network learns a sampling: the OTF cutoff in **cycles per raw pixel**
+    (``2 NA / λ × pixel size``), not NA, wavelength or pixel size on their own. Prediction
+    resamples a stack whose cutoff lies outside ``cutoff_cycles_per_px`` to the model's (see
+    :mod:`srredsim.model_optics`), and the data checks (:mod:`srredsim.datacheck`) warn when the
+    pattern ``|k|`` (as a fraction of the cutoff) or its modulation lie outside the trained spans.
+    Angles, phases and beams are those of ``RunConfig.optics``. ``None`` means "not recorded".
+    """
+
+    cutoff_cycles_per_px: Span = Field(description="OTF cutoff 2NA/λ times the raw pixel size, low and high")
+    k_fraction: Span | None = Field(None, description="pattern |k| as a fraction of the cutoff")
+    modulation: Span | None = Field(None, description="pattern modulation (contrast) m")
+    photons: Span | None = Field(None, description="mean detected photons per camera pixel per raw frame")
+
+    @model_validator(mode="after")
+    def _ordered(self):
+        for name in ("cutoff_cycles_per_px", "k_fraction", "modulation", "photons"):
+            span = getattr(self, name)
+            if span is not None and not (0 < span[0] <= span[1]):
+                raise ValueError(f"{name} must satisfy 0 < low <= high, got {span}")
+        if self.cutoff_cycles_per_px[1] >= 0.5 * (1 + 0.05) + 1e-9:
+            raise ValueError("cutoff_cycles_per_px must stay below ~0.5 (the raw Nyquist frequency)")
+        return self
+
+
 class RunConfig(_Section):
     """Everything about one trained model. Saved as ``config.json`` in its run folder."""
 
@@ -137,6 +167,9 @@ class RunConfig(_Section):
     data: DataConfig = Field(default_factory=DataConfig)
     train: TrainConfig = Field(default_factory=TrainConfig)
     metadata: MetadataConfig = Field(default_factory=MetadataConfig)
+    training_range: TrainingRange | None = Field(
+        None, description="the acquisitions the model was trained on (None: not recorded; the optics "
+                          "above then stand for the sampling)")
 
     @model_validator(mode="after")
     def _consistent(self):

@@ -32,7 +32,8 @@ from srredsim.config import OpticsConfig
 from srredsim.errors import SrredsimError
 
 __all__ = [
-    "OpticsConfig", "make_optics", "resolve_optics", "check_sampling", "cutoff_cycles_per_um", "cutoff_fft_px",
+    "OpticsConfig", "make_optics", "resolve_optics", "check_sampling", "sampling_warning", "undersampling",
+    "nyquist_pixel_um", "UNDERSAMPLING_TOLERANCE", "cutoff_cycles_per_um", "cutoff_fft_px",
     "cycles_to_fft_px", "fft_px_to_cycles", "freq_grid", "radial_freq", "ideal_otf",
     "otf_profile", "otf_2d", "apodization", "pattern_vector", "pattern_angles",
 ]
@@ -109,15 +110,48 @@ def cutoff_fft_px(optics: OpticsConfig, n: int) -> float:
     return float(cutoff_cycles_per_um(optics) * n * optics.pixel_size_um)
 
 
-def check_sampling(optics: OpticsConfig) -> None:
-    """Raise if the raw pixels cannot hold the widefield passband (pattern peaks would alias)."""
-    nyquist = 0.5 / optics.pixel_size_um
-    kc = cutoff_cycles_per_um(optics)
-    if kc >= nyquist:
+# Real systems are often built a little under Nyquist for the widefield passband (e.g. an EMCCD
+# pixel of 86.7 nm behind NA 1.49 at 515 nm: 0.3 % above λ/(4 NA)); the few frequencies just
+# under the cutoff that alias carry almost no signal (the OTF is ~0 there), so such data
+# reconstruct well. Beyond this margin the pattern peaks themselves (|k| ≈ 0.95 k_c) approach
+# the raw Nyquist frequency and estimation fails: refuse.
+UNDERSAMPLING_TOLERANCE = 0.05
+
+
+def nyquist_pixel_um(optics: OpticsConfig) -> float:
+    """The largest raw pixel that samples the widefield passband: ``λ / (4 NA)`` in µm."""
+    return optics.wavelength_nm * 1e-3 / (4 * optics.na)
+
+
+def undersampling(optics: OpticsConfig) -> float:
+    """How far the pixel lies above ``λ/(4 NA)``, as a fraction (0.003 = 0.3 %); ≤ 0 is sampled."""
+    return optics.pixel_size_um / nyquist_pixel_um(optics) - 1.0
+
+
+def sampling_warning(optics: OpticsConfig) -> str | None:
+    """One line when the raw pixels slightly undersample the OTF (a warning, not an error);
+    ``None`` when they sample it."""
+    over = undersampling(optics)
+    if over <= 0:
+        return None
+    return (f"pixel size {optics.pixel_size_um * 1000:.1f} nm is {100 * over:.1f} % above "
+            f"λ/(4 NA) = {nyquist_pixel_um(optics) * 1000:.1f} nm: the raw frames slightly "
+            "undersample the OTF (frequencies just under the cutoff alias; usually harmless)")
+
+
+def check_sampling(optics: OpticsConfig) -> str | None:
+    """Refuse pixels that grossly undersample the widefield passband (more than
+    :data:`UNDERSAMPLING_TOLERANCE` above ``λ/(4 NA)``: the pattern peaks would alias); return
+    the one-line warning of :func:`sampling_warning` for slight undersampling, else ``None``."""
+    if undersampling(optics) > UNDERSAMPLING_TOLERANCE:
+        nyquist = 0.5 / optics.pixel_size_um
+        kc = cutoff_cycles_per_um(optics)
         raise SrredsimError(
             f"optics: pixel size {optics.pixel_size_um} µm undersamples the OTF (cutoff "
             f"{kc:.2f} cycles/µm ≥ Nyquist {nyquist:.2f}); SIM needs pixel size < "
-            f"λ/(4 NA) = {optics.wavelength_nm * 1e-3 / (4 * optics.na):.4f} µm")
+            f"λ/(4 NA) = {nyquist_pixel_um(optics):.4f} µm (up to "
+            f"{100 * UNDERSAMPLING_TOLERANCE:g} % above it is accepted with a warning)")
+    return sampling_warning(optics)
 
 
 def freq_grid(shape: tuple[int, int], pixel_size_um: float, real: bool = False,

@@ -34,9 +34,12 @@ import scipy.fft as sfft
 from scipy import ndimage
 
 from srredsim.classical.params import AngleParams, ReconOptions, SimParams
+from srredsim.classical.pattern import JOINT_MIN_Z, find_peaks
+from srredsim.classical.pattern import _contrast as _peak_contrast
 from srredsim.config import OpticsConfig
 from srredsim.errors import SrredsimError
-from srredsim.optics import apodization, check_sampling, cutoff_fft_px, otf_profile
+from srredsim.optics import (apodization, check_sampling, cutoff_fft_px, otf_profile,
+                             sampling_warning)
 
 FFT_WORKERS = 1  # more workers did not speed up 512² / 1024² transforms on 2 cores
 
@@ -181,10 +184,6 @@ def _weight_and_power(r_px, kc_px, opts, pixel_cyc) -> tuple[np.ndarray, np.ndar
     return eff * att, eff * eff
 
 
-def _signed(i: int, n: int) -> int:
-    return i - n if i >= n // 2 else i
-
-
 def _dft_grid(ps: list[np.ndarray], center: tuple[float, float], half: float, step: float
               ) -> tuple[list[np.ndarray], np.ndarray]:
     """``Σ_x p(x) e^{−2πi k·x/n}`` for every ``p`` on a square grid of ``k`` around ``center``
@@ -197,11 +196,14 @@ def _dft_grid(ps: list[np.ndarray], center: tuple[float, float], half: float, st
     return [(ey @ p) @ ex for p in ps], offs
 
 
-def _refine_peak(num: np.ndarray, coarse: tuple[float, float]) -> tuple[float, float]:
-    """Sub-pixel maximum of ``|DFT(num)(k)|`` near ``coarse``: grids of 0.25, 0.05 and 0.01 px,
-    then a parabola through the best point and its neighbours."""
+def _refine_peak(num: np.ndarray, coarse: tuple[float, float], reach: float = 1.5
+                 ) -> tuple[float, float]:
+    """Sub-pixel maximum of ``|DFT(num)(k)|`` within ``reach`` px of ``coarse``: grids of 0.25,
+    0.05 and 0.01 px, then a parabola through the best point and its neighbours. A peak placed
+    by the shared pattern of all angles (a faint one) gets a short reach (0.5 px): on noise the
+    maximum would otherwise drift to the edge of the window (seen: 1.5 % in period)."""
     center = coarse
-    for half, step in ((1.5, 0.25), (0.25, 0.05), (0.05, 0.01)):
+    for half, step in ((reach, 0.25), (0.25, 0.05), (0.05, 0.01)):
         (vals,), offs = _dft_grid([num], center, half, step)
         score = np.abs(vals)
         iy, ix = np.unravel_index(int(np.argmax(score)), score.shape)
@@ -277,7 +279,8 @@ def estimate_parameters(data: np.ndarray, optics: OpticsConfig, opts: ReconOptio
     """Estimate pattern vector, phase and modulation for every angle of a preprocessed stack.
 
     ``data`` is what :func:`preprocess` returns. Raises :class:`SrredsimError` when the pattern
-    of an angle is not found (correlation peak contrast below ``opts.min_contrast``).
+    of an angle is not found (correlation peak contrast below ``opts.min_contrast``, and the
+    angles together do not show one shared pattern either: :mod:`srredsim.classical.pattern`).
     """
     opts = (opts or ReconOptions()).validate()
     A, P, B = optics.angles, optics.phases, optics.beams
@@ -293,9 +296,9 @@ def estimate_parameters(data: np.ndarray, optics: OpticsConfig, opts: ReconOptio
     counts = np.maximum(np.bincount(shells, minlength=n + 1), 1)
     outside = r > 1.1 * kc_px
     angles = _angles or [_AngleData(data[a * P:(a + 1) * P], P, B) for a in range(A)]
-    result: list[AngleParams] = []
-    for a, ang in enumerate(angles):
-        top = B - 1
+    top = B - 1
+    corrs = []
+    for ang in angles:
         # Whiten both bands shell by shell and weight every shell by its signal amplitude
         # (power above the noise floor measured outside the OTF support): the correlation is
         # then not dominated by the few strongest low frequencies of the object.
@@ -307,41 +310,69 @@ def estimate_parameters(data: np.ndarray, optics: OpticsConfig, opts: ReconOptio
         # keep peaks a few pixels wide (the pattern), drop broad clutter and single-pixel noise
         corr = ndimage.gaussian_filter(corr, 1.0, mode="wrap")
         corr -= ndimage.uniform_filter(corr, 9, mode="wrap")
-        masked = np.where(annulus, corr, -np.inf)
-        iy, ix = np.unravel_index(int(np.argmax(masked)), corr.shape)
-        coarse = (_signed(iy, n), _signed(ix, n))
-        near = (fy - coarse[0]) ** 2 + (fx - coarse[1]) ** 2 <= 9
-        rest = np.abs(corr[annulus & ~near])
-        background = float(np.mean(rest)) if rest.size else 0.0
-        contrast = float(corr[iy, ix] / background) if background > 0 else 0.0
-        if contrast < opts.min_contrast:
-            raise _PatternNotFound(a, contrast, opts.min_contrast)
+        corrs.append(corr)
+    r_lo, r_hi = opts.k_min * kc_px, min(opts.k_max * kc_px, n / 2 - 2)
+    # the angles of a 2D-SIM system share one period and lie 180°/A apart: when their own peaks
+    # disagree or are faint, the shared pattern decides (srredsim.classical.pattern)
+    coarse_peaks = find_peaks(corrs, annulus, fy, fx, r_lo, r_hi, opts.min_contrast,
+                              pixel_nm=optics.pixel_size_um * 1000, shared=opts.shared_pattern)
+    if coarse_peaks.joint:
+        # found when one angle's peak at the shared pattern is clear on its own (it anchors the
+        # others) or the angles' evidence together stands out of the summed map
+        if max(coarse_peaks.contrasts) < opts.min_contrast and coarse_peaks.joint_z < JOINT_MIN_Z:
+            a = int(np.argmin(coarse_peaks.contrasts))
+            raise _PatternNotFound(a, coarse_peaks.contrasts[a], opts.min_contrast,
+                                   joint_z=coarse_peaks.joint_z)
+    else:
+        for a, contrast in enumerate(coarse_peaks.contrasts):
+            if contrast < opts.min_contrast:
+                raise _PatternNotFound(a, contrast, opts.min_contrast)
+    notes = list(coarse_peaks.notes)
+    result: list[AngleParams] = []
+    for a, ang in enumerate(angles):
         # Sub-pixel: the correlation of band 0 weighted by the OTF with the highest band
         # unweighted (inside the support). Weighting that band by its OTF too would pull the
         # peak towards the centre, where the OTF is larger (a bias of ~0.015 px seen here).
         pa = sfft.ifft2(ang.spec[0] * (otf * notch), workers=FFT_WORKERS)
         pb = sfft.ifft2(ang.spec[top] * support, workers=FFT_WORKERS)
-        k = _refine_peak(np.conj(pa) * pb, coarse)
         # noise power of band 0 per frequency, measured outside the OTF support
         noise0 = float(np.mean(np.abs(ang.spec[0][outside]) ** 2)) if np.any(outside) else 0.0
-        phases, mods = [], []
-        for b in range(1, B):
-            kb = (k[0] * b / top, k[1] * b / top)
-            coef = _band_coefficient(ang, b, kb, r, fy, fx, kc_px, opts, noise0)
-            phases.append(float(np.angle(coef)))
-            mods.append(float(abs(coef)))
+
+        def fit(coarse, shared):
+            k = _refine_peak(np.conj(pa) * pb, coarse, reach=0.5 if shared else 1.5)
+            phases, mods = [], []
+            for b in range(1, B):
+                kb = (k[0] * b / top, k[1] * b / top)
+                coef = _band_coefficient(ang, b, kb, r, fy, fx, kc_px, opts, noise0)
+                phases.append(float(np.angle(coef)))
+                mods.append(float(abs(coef)))
+            return k, phases, mods
+
+        contrast = coarse_peaks.contrasts[a]
+        k, phases, mods = fit(coarse_peaks.peaks[a], coarse_peaks.shared[a])
+        alternative = coarse_peaks.alternatives[a] if coarse_peaks.alternatives else None
+        if alternative is not None:
+            # two candidates in the right direction: the pattern is the one that modulates
+            k2, phases2, mods2 = fit(alternative, True)
+            if mods2[-1] > mods[-1]:
+                notes.append(f"angle {a + 1}: the shared-pattern peak modulates more ({mods2[-1]:.2f}) than "
+                             f"the angle's own strongest peak ({mods[-1]:.2f}); used it")
+                k, phases, mods = k2, phases2, mods2
+                contrast = _peak_contrast(corrs[a], annulus, fy, fx, alternative)
         result.append(AngleParams(k_fft_px=k, phases_rad=phases, modulations=mods,
                                   peak_contrast=contrast))
     return SimParams(angles=result, phases=P, beams=B, size=n,
-                     pixel_size_um=optics.pixel_size_um, estimated=True)
+                     pixel_size_um=optics.pixel_size_um, estimated=True,
+                     notes=notes)
 
 
 class _PatternNotFound(SrredsimError):
-    def __init__(self, angle: int, contrast: float, needed: float):
+    def __init__(self, angle: int, contrast: float, needed: float, joint_z: float | None = None):
         self.angle = angle
+        how = (f"correlation peak contrast {contrast:.1f} < {needed:g}" if joint_z is None else
+               f"not even from all angles together: shared-pattern z-score {joint_z:.1f} < {JOINT_MIN_Z:g}")
         super().__init__(
-            f"SIM pattern not found for angle {angle + 1} (correlation peak contrast "
-            f"{contrast:.1f} < {needed:g}); check --na/--wavelength/--pixel-size and the "
+            f"SIM pattern not found for angle {angle + 1} ({how}); check --na/--wavelength/--pixel-size and the "
             "angles × phases order, pass known parameters (--params-in), or --fallback widefield")
 
 
@@ -383,6 +414,12 @@ def _check_params(params: SimParams, optics: OpticsConfig, n: int) -> None:
         for ap in params.angles:
             ap.k_fft_px = (ap.k_fft_px[0] * scale, ap.k_fft_px[1] * scale)
         params.size = n
+
+
+def _note_sampling(params: SimParams, optics: OpticsConfig) -> None:
+    warning = sampling_warning(optics)
+    if warning and warning not in params.notes:
+        params.notes.insert(0, warning)
 
 
 def reconstruct(raw: np.ndarray, optics: OpticsConfig, params: SimParams | dict | None = None,
@@ -427,6 +464,7 @@ def reconstruct(raw: np.ndarray, optics: OpticsConfig, params: SimParams | dict 
                                pixel_size_um=optics.pixel_size_um, estimated=False,
                                notes=[f"fallback to widefield: {exc}"])
             params.background = bg
+            _note_sampling(params, optics)
             return Reconstruction(sr=widefield.copy(), widefield=widefield, params=params)
     elif isinstance(params, dict):
         params = SimParams.from_dict(params)
@@ -462,8 +500,57 @@ def reconstruct(raw: np.ndarray, optics: OpticsConfig, params: SimParams | dict 
     total *= apo / (denom + np.float32(opts.wiener ** 2))
     sr = (sfft.irfft2(total, s=(n2, n2), workers=FFT_WORKERS) * 4).astype(np.float32)
     params.background = bg
+    _note_sampling(params, optics)
     return Reconstruction(sr=sr, widefield=widefield, params=params)
 
 
-__all__ = ["Reconstruction", "reconstruct", "estimate_parameters", "preprocess", "validate_stack",
+__all__ = ["Reconstruction", "reconstruct", "estimate_parameters", "frame_coefficients", "preprocess", "validate_stack",
            "separation_matrix", "separate_bands"]
+
+
+def frame_coefficients(data: np.ndarray, optics: OpticsConfig, params: SimParams,
+                       opts: ReconOptions | None = None, _angles: list[_AngleData] | None = None
+                       ) -> np.ndarray:
+    """Pattern coefficient of every frame, ``(A, P)`` complex, ``≈ ½ m e^{iφ_p}``: the correlation
+    of each frame, shifted by its angle's ``k``, with that angle's band 0 over the OTF overlap
+    (as :func:`_band_coefficient` does for bands), minus the mean over the angle's frames (the
+    object's own correlation at that shift, the same in every frame; the pattern's phases sum to
+    zero).
+
+    The phases tell whether the frames of an angle step by ``2π/P`` as assumed, the magnitudes
+    whether each frame carries its angle's pattern at all: what :mod:`srredsim.datacheck` uses
+    to recognise a wrong frame order or phase count. It works where the raw spectra show no
+    pattern peak (the low-signal real microtubules). ``data`` is what :func:`preprocess` returns.
+    """
+    return _frame_correlations(data, optics, params, opts, _angles)
+
+
+def _frame_correlations(data, optics, params, opts=None, _angles=None) -> np.ndarray:
+    opts = (opts or ReconOptions()).validate()
+    A, P, B = optics.angles, optics.phases, optics.beams
+    n = data.shape[-1]
+    kc_px = cutoff_fft_px(optics, n)
+    fy, fx = _freqs(n)
+    r = np.sqrt(fy ** 2 + fx ** 2)
+    outside = r > 1.1 * kc_px
+    out = np.zeros((A, P), np.complex128)
+    top = B - 1
+    for a, ap in enumerate(params.angles):
+        ang = _angles[a] if _angles else _AngleData(data[a * P:(a + 1) * P], P, B)
+        noise0 = float(np.mean(np.abs(ang.spec[0][outside]) ** 2)) if np.any(outside) else 0.0
+        kb = ap.band_vector(top, B)
+        for p in range(P):
+            frame = _FrameAsBand(ang.spec[0], data[a * P + p])
+            out[a, p] = _band_coefficient(frame, 1, kb, r, fy, fx, kc_px, opts, noise0)
+        out[a] -= out[a].mean()  # what every frame shares (the object itself) is not the pattern
+    return out
+
+
+class _FrameAsBand:
+    """One frame posing as band 1 of an angle (for :func:`_band_coefficient`)."""
+
+    def __init__(self, band0_spec: np.ndarray, frame: np.ndarray):
+        self.spec = [band0_spec]
+        self.real = [None, frame.astype(np.complex64)]
+
+

@@ -90,6 +90,9 @@ class ReconOptions:
       bleaching before band separation).
     * ``k_min``/``k_max``: search range of the pattern vector, in units of the cutoff.
     * ``min_contrast``: below this correlation-peak contrast the pattern counts as not found.
+    * ``shared_pattern``: when the angles' own peaks disagree or are faint, use the shared period
+      and ``180°/A`` spacing of 2D-SIM patterns (:mod:`srredsim.classical.pattern`); off: every
+      angle on its own (the estimator before, kept for comparison).
     * ``fallback``: what to do when the pattern is not found: ``"error"`` (default) or
       ``"widefield"`` (return the Wiener-filtered widefield as the result, and say so).
     """
@@ -107,6 +110,7 @@ class ReconOptions:
     k_min: float = 0.5
     k_max: float = 1.2
     min_contrast: float = 6.0
+    shared_pattern: bool = True
     fallback: Literal["error", "widefield"] = "error"
 
     def validate(self) -> "ReconOptions":

@@ -25,6 +25,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--params-in", default=None,
                    help="use these parameters (JSON from --params-out or a simulation) instead of estimating")
     p.add_argument("--widefield", default=None, help="also write the widefield image on the 2x grid")
+    from srredsim.frameorder import ORDER_HELP, ORDERS
+
+    p.add_argument("--order", choices=ORDERS, default="angle-major", help=ORDER_HELP)
+    p.add_argument("--strict", action="store_true", help="turn the data checks' warnings into errors")
     r = p.add_argument_group("reconstruction (fairSIM defaults)")
     r.add_argument("--wiener", type=float, default=0.05, help="Wiener parameter w")
     r.add_argument("--apo-cutoff", type=float, default=2.0, help="apodisation cutoff, times the OTF cutoff")
@@ -89,6 +93,14 @@ def run(args) -> int:
         except (OSError, ValueError) as exc:
             raise SrredsimError(f"{p}: cannot read parameters ({exc})") from None
         params = SimParams.from_dict(raw_params, source=str(p))
+    from srredsim.datacheck import check_stack
+    from srredsim.frameorder import to_angle_major
+
+    check = check_stack(data, optics, order=args.order, name=Path(args.raw).name)
+    for line in check.lines():
+        print(line, file=sys.stderr)
+    check.enforce(args.strict)
+    data = to_angle_major(data, optics.angles, optics.phases, args.order)
     t0 = time.perf_counter()
     rec = reconstruct(data, optics, params=params, opts=opts)
     dt = time.perf_counter() - t0
