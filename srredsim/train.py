@@ -201,7 +201,7 @@ def _callbacks_module():
     return AtomicCheckpoints, HistoryWriter
 
 
-def _load_initial_weights(model, source: Path, optics=None) -> None:
+def _load_initial_weights(model, source: Path, optics=None, model_cfg=None) -> None:
     from srredsim.pretrained import resolve
     from srredsim.runfolder import is_run
 
@@ -209,6 +209,17 @@ def _load_initial_weights(model, source: Path, optics=None) -> None:
     path = load_run(source).weights_path("best") if is_run(source) else source
     if not path.is_file() or not path.name.endswith(".weights.h5"):
         raise SrredsimError(f"--init-from {source}: expected a run folder or a .weights.h5 file")
+    if is_run(source) and model_cfg is not None:
+        src = load_run(source).config
+        same_io = src.model.in_channels == model.input.shape[-1]
+        if (same_io and src.model.architecture == model_cfg.architecture == "sr_redsim"
+                and (src.model.filters, src.model.depth) != (model_cfg.filters, model_cfg.depth)):
+            from srredsim.grow import grow_sr_redsim
+
+            grow_sr_redsim(load_run(source).load_model("best"), model, src.model.depth, model_cfg.depth)
+            print(f"--init-from {source}: {src.model.filters}-filter depth-{src.model.depth} network grown into "
+                  f"{model_cfg.filters} filters, depth {model_cfg.depth} (srredsim.grow)", flush=True)
+            return
     if is_run(source) and optics is not None:
         src = load_run(source).config
         if (src.model.in_channels != model.input.shape[-1] and src.optics.angles == optics.angles
@@ -468,7 +479,7 @@ def _train(data_dir, out_dir, cfg, chief, start_epoch, rows, write_dir, resume, 
         model = build_and_compile()
 
     if init_from is not None and start_epoch == 0:
-        _load_initial_weights(model, Path(init_from), cfg.optics)
+        _load_initial_weights(model, Path(init_from), cfg.optics, cfg.model)
 
     AtomicCheckpoints, HistoryWriter = _callbacks_module()
     best = min((r["val_loss"] for r in rows if "val_loss" in r), default=math.inf)
