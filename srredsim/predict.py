@@ -9,7 +9,8 @@ cannot appear even where the context is not perfectly sufficient. All windows ha
 the window size is halved and prediction retried (CSBDeep's strategy).
 
 ``predict_fn`` is any callable mapping a float32 batch ``(B, h, w, C)`` in network units to
-``(B, 2h, 2w, 1)`` (or ``(B, 2h, 2w)``): a Keras model, an ONNX Runtime session, a SavedModel.
+``(B, 2h, 2w, 1)`` (or ``(B, 2h, 2w)``): an engine of :mod:`srredsim.runtime` (Keras, SavedModel,
+ONNX Runtime, OpenVINO) or any function.
 """
 
 from __future__ import annotations
@@ -172,11 +173,3 @@ def predict_stack(predict_fn: PredictFn, raw: np.ndarray, norm: NormalizationCon
                            batch_size=batch_size, progress=progress)
     return denormalize_output(y, norm)
 
-
-def keras_predict_fn(model) -> PredictFn:
-    """A predict function for a Keras model (no per-call retracing for same-shaped batches)."""
-
-    def fn(batch: np.ndarray) -> np.ndarray:
-        return np.asarray(model.predict_on_batch(batch))
-
-    return fn

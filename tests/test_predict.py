@@ -13,7 +13,7 @@ from conftest import toy_pair
 
 
 def test_tiled_equals_whole_image(trained_run):
-    from srredsim.inference import open_model
+    from srredsim.runtime import open_model
     from srredsim.predict import count_tiles, predict_stack
 
     m = open_model(trained_run)
@@ -28,7 +28,7 @@ def test_tiled_equals_whole_image(trained_run):
 
 def test_tiles_without_enough_context_are_still_seamless(trained_run):
     """With a halo far below the receptive radius, blending keeps the error small and bounded."""
-    from srredsim.inference import open_model
+    from srredsim.runtime import open_model
     from srredsim.predict import predict_stack
 
     m = open_model(trained_run)
@@ -42,7 +42,8 @@ def test_tiles_without_enough_context_are_still_seamless(trained_run):
 def test_unet_tiles_respect_size_multiple():
     from srredsim.config import ModelConfig
     from srredsim.models import build_model
-    from srredsim.predict import keras_predict_fn, predict_normalized
+    from srredsim.predict import predict_normalized
+    from srredsim.runtime.keras_engine import keras_predict_fn
 
     model = build_model(ModelConfig(architecture="unet", unet_levels=2, unet_base_filters=4))
     x = np.random.default_rng(0).random((50, 37, 15)).astype(np.float32)

@@ -60,6 +60,14 @@ def run(args) -> int:
             best = min(hist, key=lambda r: r.get("val_loss", float("inf")))
             print(f"history:        {len(hist)} epochs; best epoch {best['epoch']}: val_loss "
                   f"{best.get('val_loss', float('nan')):.4g}, val_psnr {best.get('val_psnr', float('nan')):.2f} dB")
+    # how this machine runs the model (from the per-user cache; nothing is measured here)
+    from srredsim.hardware import cpu_model, cpu_path
+
+    print(f"CPU:            {cpu_model()}, CPU path {cpu_path()}")
+    if run is not None and run.has_weights():
+        from srredsim.runtime import auto_choice
+
+        print(f"predict runs:   {auto_choice(run.path)}")
     if args.summary:
         model.summary()
     return 0
