@@ -237,3 +237,17 @@ def test_cli_predict_and_info_say_engine_precision_and_cpu_path(run_dir, raw, tm
     assert main(["info", str(run_dir)]) == 0
     out = capsys.readouterr().out
     assert f"CPU path {cpu_path()}" in out and "predict runs:" in out
+
+
+def test_openvino_is_imported_without_its_usage_telemetry(tmp_path):
+    """`import openvino` sends a usage event and writes ~/intel/ unless its telemetry is hidden."""
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k not in ("CI", "TF_BUILD", "JENKINS_URL")}
+    env["HOME"] = str(tmp_path)
+    code = ("from srredsim.runtime.openvino_engine import core; core(); import sys; "
+            "assert 'openvino' in sys.modules; import openvino_telemetry")
+    subprocess.run([sys.executable, "-c", code], env=env, check=True, timeout=120)
+    assert not (tmp_path / "intel").exists()

@@ -6,6 +6,11 @@ bfloat16 instructions (OpenVINO lists ``BF16`` in the CPU's ``OPTIMIZATION_CAPAB
 with AMX or AVX512-BF16). Note that OpenVINO's *default* on such CPUs is already bf16, so fp32 is
 always asked for explicitly here: an ``fp32`` engine really computes in float32.
 
+OpenVINO's Python package sends a usage event to Google Analytics each time it is imported
+(``openvino.tools.ovc`` via ``openvino_telemetry``) and keeps a client id and counters under
+``~/intel``, unless its telemetry package is missing -- then it uses its own no-op stub. srredsim
+imports it that way (:func:`_import_openvino`): predicting an image must not talk to the network.
+
 Shapes stay dynamic (any batch, height and width); OpenVINO prepares each new input shape on its
 first call, which costs about one extra call per shape (a tiled prediction has one or two shapes).
 """
@@ -13,6 +18,7 @@ first call, which costs about one extra call per shape (a tiled prediction has o
 from __future__ import annotations
 
 import functools
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -24,11 +30,26 @@ HINTS = {"fp32": "f32", "bf16": "bf16"}
 INSTALL_HINT = "pip install openvino==2026.4.1"
 
 
+def _import_openvino():
+    """``import openvino`` with its telemetry package hidden, so that it falls back to its no-op
+    stub (nothing sent, nothing written under ``~/intel``); if some other code imported OpenVINO
+    first, that import decided already."""
+    hide = "openvino_telemetry" not in sys.modules and "openvino" not in sys.modules
+    if hide:
+        sys.modules["openvino_telemetry"] = None  # makes ``import openvino_telemetry`` raise ImportError
+    try:
+        import openvino
+    finally:
+        if hide and sys.modules.get("openvino_telemetry", 0) is None:
+            del sys.modules["openvino_telemetry"]
+    return openvino
+
+
 @functools.lru_cache(maxsize=1)
 def core():
     """The process's one ``openvino.Core`` (it holds the device plugins)."""
     try:
-        import openvino as ov
+        ov = _import_openvino()
     except ImportError:
         raise SrredsimError(f"the openvino engine needs the OpenVINO runtime: {INSTALL_HINT} "
                             "(or use --engine onnx)") from None
