@@ -351,8 +351,9 @@ def report(rows, quality, precisions, repeats, steps, max_seconds):
                 continue
             h = e["history"]
             ps = float(np.mean(e["heldout"]))
-            q_table.append([precision, steps_total, e["seconds"], e["seconds"] / steps_total, h[0]["loss"], h[-1]["loss"],
-                            h[-1]["val_loss"], h[-1]["val_psnr"], "yes" if e["finite"] else "NO", e["spike"],
+            q_table.append([precision, steps_total, e["seconds"], e["seconds"] / steps_total, f"{h[0]['loss']:.4g}",
+                            f"{h[-1]['loss']:.4g}", f"{h[-1]['val_loss']:.4g}", f"{h[-1]['val_psnr']:.2f}",
+                            "yes" if e["finite"] else "NO", e["spike"],
                             f"{ps:.3f} (" + ", ".join(f"{v:.2f}" for v in e["heldout"]) + ")",
                             "-" if precision == "fp32" or base is None else f"{ps - base:+.3f}", e["peak"]])
         if base is not None and "bf16" in quality:

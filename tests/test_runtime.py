@@ -251,3 +251,27 @@ def test_openvino_is_imported_without_its_usage_telemetry(tmp_path):
             "assert 'openvino' in sys.modules; import openvino_telemetry")
     subprocess.run([sys.executable, "-c", code], env=env, check=True, timeout=120)
     assert not (tmp_path / "intel").exists()
+
+
+def test_auto_survives_an_engine_that_cannot_run(run_dir, tmp_path, monkeypatch):
+    from srredsim.runtime import handle, open_model
+
+    monkeypatch.setenv("SRREDSIM_CACHE_DIR", str(tmp_path / "cache"))
+    real = handle._onnx_file_engine
+
+    def no_openvino(engine, path, precision):
+        if engine == "openvino":
+            raise RuntimeError("no CPU plugin")
+        return real(engine, path, precision)
+
+    monkeypatch.setattr(handle, "_onnx_file_engine", no_openvino)
+    with open_model(run_dir) as m:
+        assert (m.engine, m.precision) == ("onnx", "fp32")
+    (record,) = (tmp_path / "cache" / "precision").glob("*.json")
+    rows = json.loads(record.read_text())["candidates"]
+    assert rows["openvino/fp32"]["ok"] is False and "no CPU plugin" in rows["openvino/fp32"]["error"]
+    monkeypatch.setattr(handle, "_onnx_file_engine", lambda *a: (_ for _ in ()).throw(RuntimeError("broken")))
+    for p in (tmp_path / "cache" / "precision").glob("*.json"):
+        p.unlink()
+    with pytest.raises(SrredsimError, match="no engine could run the model's test tensor.*broken"):
+        open_model(run_dir)

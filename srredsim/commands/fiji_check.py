@@ -89,7 +89,7 @@ def run(args) -> int:
     from srredsim.predict import predict_stack
     from srredsim.tiff import read_raw_stack, read_reference, write_sr_image
 
-    model = open_model(args.package, engine=args.engine)
+    model = open_model(args.package, engine=args.engine, precision="fp32")  # compared with DeepImageJ's fp32
     raw, meta = read_raw_stack(args.raw, frames=model.frames)
     px = args.pixel_size_um or meta.pixel_size_um or model.pixel_size_um or 0.08
     optics = OpticsConfig(**{k: v for k, v in (("na", args.na), ("wavelength_nm", args.wavelength_nm),

@@ -182,13 +182,22 @@ def measure(open_engine: Callable[[str, str], object], batch: np.ndarray, pairs:
         label = _label(engine, precision)
         if log:
             log(f"  measuring {engine} {precision} ...")
-        adapter = open_engine(engine, precision)
-        y = np.asarray(adapter.predict(batch), np.float32)  # warm-up; also the output compared
-        times = []
-        for _ in range(TIMED_CALLS):
-            t = time.perf_counter()
-            adapter.predict(batch)
-            times.append(time.perf_counter() - t)
+        try:
+            adapter = open_engine(engine, precision)
+        except Exception as exc:  # one engine that cannot run here must not stop the others
+            results[label] = {"ok": False, "error": f"{type(exc).__name__}: {exc}"}
+            continue
+        try:
+            y = np.asarray(adapter.predict(batch), np.float32)  # warm-up; also the output compared
+            times = []
+            for _ in range(TIMED_CALLS):
+                t = time.perf_counter()
+                adapter.predict(batch)
+                times.append(time.perf_counter() - t)
+        except Exception as exc:
+            adapter.close()
+            results[label] = {"ok": False, "error": f"{type(exc).__name__}: {exc}"}
+            continue
         row = {"seconds": min(times)}
         ref = outputs.get(_label(engine, "fp32"))
         if precision == "fp32":
@@ -237,7 +246,9 @@ def choose(source, engine: str | None, precision: str | None, log: Callable[[str
         _write_record(key, rec)
     usable = [(known[_label(*pr)]["seconds"], pr) for pr in pairs if known[_label(*pr)].get("ok")]
     if not usable:
-        raise SrredsimError("no engine and precision gave a finite output on the model's test tensor")
+        errors = [f"{_label(*pr)}: {known[_label(*pr)]['error']}" for pr in pairs if "error" in known[_label(*pr)]]
+        raise SrredsimError("no engine could run the model's test tensor"
+                            + (f" ({errors[0]})" if errors else " to a finite output"))
     _, (e, p) = min(usable)
     row = known[_label(e, p)]
     base = ("onnx", "fp32") if ("onnx", "fp32") in pairs else (e, "fp32")
@@ -261,10 +272,11 @@ def cached_choice_line(source) -> str:
         return str(exc)
     if len(pairs) == 1:
         return f"{pairs[0][0]} {pairs[0][1]} (the only candidate here)"
-    known = read_record(source.key()).get("candidates", {})
+    rec = read_record(source.key())
+    known = rec.get("candidates", {})
     usable = [(known[_label(*pr)]["seconds"], pr) for pr in pairs if known.get(_label(*pr), {}).get("ok")]
     if not usable or any(_label(*pr) not in known for pr in pairs):
-        return (f"one of {', '.join(_label(*pr).replace('/', ' ') for pr in pairs)}: not measured on this "
-                "machine yet (the first predict measures it, once)")
+        return (f"one of {', '.join(' '.join(pr) for pr in pairs)}: not measured on this machine yet "
+                "(the first predict measures it, once)")
     _, (e, p) = min(usable)
-    return f"{e} {p} (measured)"
+    return f"{e} {p} (auto: fastest of {', '.join(' '.join(pr) for pr in pairs)}; measured {rec.get('measured', '?')[:10]})"
