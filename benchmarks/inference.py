@@ -1,7 +1,7 @@
 """Benchmark: srredsim inference on this CPU -- engines x precisions, the whole `srredsim predict`
 command, and a tiled 2048^2 stack, against an sgemm floor measured in the same run (issue 12).
 
-    python benchmarks/inference.py            # full run (~25 min on 2 idle cores), writes
+    python benchmarks/inference.py            # full run (~15 min on 2 idle cores), writes
                                               # benchmarks/results/inference.md
     python benchmarks/inference.py --quick    # smoke test (~5 min): 128^2 stack, tiled 384^2, prints only
 

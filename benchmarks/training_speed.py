@@ -1,6 +1,6 @@
 """Benchmark: training speed in fp32 and bf16, and equal quality after equal steps (issues 2, 12).
 
-    python benchmarks/training_speed.py            # full run (~30 min on 2 idle cores), writes
+    python benchmarks/training_speed.py            # full run (~20 min on 2 idle cores), writes
                                                    # benchmarks/results/training_speed.md
     python benchmarks/training_speed.py --quick    # a smoke test (~6 min), prints only
 
