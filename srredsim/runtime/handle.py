@@ -35,6 +35,8 @@ from srredsim.runtime.base import ENGINES, Engine, check_engine, check_precision
 
 #: edge of the synthetic test tensor of a model without one (``srredsim export``'s default)
 TEST_SIZE = 128
+#: smallest edge the auto choice times engines on (see :mod:`srredsim.runtime.choice`)
+TIMING_SIZE = 256
 
 
 @dataclass
@@ -116,12 +118,15 @@ class _Source:
     def key(self) -> str:
         raise NotImplementedError
 
-    def test_raw(self) -> np.ndarray:
+    def test_raw(self, size: int = TEST_SIZE) -> np.ndarray:
         """The model's own raw test stack ``(frames, H, W)`` or batch ``(1, H, W, frames)``."""
+        return self._synthetic_raw(size)
+
+    def _synthetic_raw(self, size: int) -> np.ndarray:
         from srredsim.export.testdata import synthetic_raw_stack
 
         m = self.fields["size_multiple"]
-        size = -(-TEST_SIZE // m) * m
+        size = -(-size // m) * m
         optics = self.optics or _optics_for(self.fields["frames"])
         if optics is None:
             return np.random.default_rng(0).integers(90, 4000, (self.fields["frames"], size, size)).astype(np.uint16)
@@ -129,10 +134,20 @@ class _Source:
 
     def test_batch(self) -> np.ndarray:
         """The test tensor in network units, ``(1, H, W, frames)``."""
+        if getattr(self, "_test", None) is None:
+            self._test = self._batch(self.test_raw())
+        return self._test
+
+    def timing_batch(self) -> np.ndarray | None:
+        """A stack of at least ``TIMING_SIZE``^2 to time engines on; None: the test tensor is that large."""
+        if min(self.test_batch().shape[1:3]) >= TIMING_SIZE:
+            return None
+        return self._batch(self._synthetic_raw(TIMING_SIZE))
+
+    def _batch(self, raw: np.ndarray) -> np.ndarray:
         from srredsim.normalization import normalize_raw
         from srredsim.predict import stack_to_hwc
 
-        raw = self.test_raw()
         if raw.ndim == 3:
             return stack_to_hwc(normalize_raw(raw, self.fields["normalization"]))[None]
         return np.asarray(normalize_raw(raw, self.fields["normalization"]), np.float32)
@@ -311,12 +326,12 @@ class _PackageSource(_Source):
             h.update(file_hash(self.files[engine]).encode())
         return h.hexdigest()[:16]
 
-    def test_raw(self) -> np.ndarray:
+    def test_raw(self, size: int = TEST_SIZE) -> np.ndarray:
         if self.test_file is not None:
             x = np.load(self.test_file, allow_pickle=False)
             if x.ndim == 4 and x.shape[-1] == self.fields["frames"]:
                 return x
-        return super().test_raw()
+        return super().test_raw(size)
 
 
 # ---- opening ----------------------------------------------------------------------------------
