@@ -98,7 +98,7 @@ def main(argv=None) -> int:
 
     import numpy as np
 
-    from srredsim.inference import open_model
+    from srredsim.runtime import open_model
     from srredsim.predict import predict_stack
     from srredsim.recipes import heldout_stack
 

@@ -125,7 +125,7 @@ def run_microscopes(args, models: dict, say) -> tuple[list[dict], list[dict], li
     from srredsim.datacheck import check_stack
     from srredsim.errors import SrredsimError
     from srredsim.frameorder import from_angle_major
-    from srredsim.inference import open_model
+    from srredsim.runtime import open_model
     from srredsim.metrics import compare
     from srredsim.model_optics import ModelSampling, predict_with_optics
     from srredsim.runfolder import load_run
@@ -239,7 +239,7 @@ REAL = [
 def run_real(args, model3x3, say) -> tuple[list[dict], list[str]]:
     from srredsim.classical import reconstruct
     from srredsim.datacheck import check_stack
-    from srredsim.inference import open_model
+    from srredsim.runtime import open_model
     from srredsim.metrics import bead_fwhm
     from srredsim.model_optics import ModelSampling, predict_with_optics
     from srredsim.optics import make_optics

@@ -55,7 +55,7 @@ def main(argv=None) -> int:
         args.photons, args.count, args.size = "2,20,200", 1, 128
 
     from srredsim.comparison import light_equivalent, markdown_tables, run_comparison, summarize
-    from srredsim.inference import open_model
+    from srredsim.runtime import open_model
 
     photons = tuple(float(x) for x in args.photons.split(","))
     models = {}

@@ -140,7 +140,7 @@ def main(argv=None) -> int:
         args.count, args.size, args.chart_count = 1, 128, 1
 
     from srredsim.controls import ControlSettings, chart_rows, heldout_rows, summarize_heldout
-    from srredsim.inference import open_model
+    from srredsim.runtime import open_model
     from srredsim.pretrained import MODELS
 
     specs = []

@@ -20,7 +20,7 @@ Steps (each prints what it does):
  3. normalisation: the paper's global min/max versus per-image percentiles;
  4. build SR-REDSIM (:func:`srredsim.models.build_sr_redsim`);
  5. train (:func:`srredsim.train.train`) into a run folder;
- 6. predict a test stack (:func:`srredsim.inference.open_model`, its ``predict``)
+ 6. predict a test stack (:func:`srredsim.runtime.open_model`, its ``predict``)
     and reconstruct it classically (:func:`srredsim.classical.reconstruct`);
  7. look at the result: ``result.png`` (raw frame | widefield | classical | SR-REDSIM | truth);
  8. score it against the ground truth (:func:`srredsim.evaluate.score_images`);
@@ -272,7 +272,7 @@ def main(argv=None) -> int:
     # 6. predict + classical -------------------------------------------------------------------
     from srredsim.classical import SimParams, reconstruct
     from srredsim.errors import SrredsimError
-    from srredsim.inference import open_model
+    from srredsim.runtime import open_model
     from srredsim.tiff import read_raw_stack, read_reference, write_sr_image
 
     x_path, y_path = test_pairs[0]

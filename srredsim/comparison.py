@@ -49,7 +49,7 @@ def run_comparison(models: Mapping[str, Any], photons=DEFAULT_PHOTONS, count: in
                    border: int = 32, tile: int | None = None, progress: Callable[[str], None] | None = None,
                    seed: int | None = None, reference_images: bool = False, phases: int = 5,
                    controls: bool = False) -> ComparisonResult:
-    """Compare widefield, classical and each network of ``models`` (name -> LoadedModel).
+    """Compare widefield, classical and each network of ``models`` (name -> ModelHandle).
 
     ``reference_images`` also scores the noise-free ``truth (20 nm blur)`` training target as if
     it were a result: the ceiling of a network trained toward it. ``controls`` also runs every

@@ -52,7 +52,7 @@ REPORT_FILES = ("report.md", "metrics.csv", "summary.csv", "figure.png", "curves
 
 def run_demo(s: DemoSettings, log: Callable[[str], None] = print) -> Path:
     from srredsim.comparison import light_equivalent, markdown_tables, run_comparison, summarize
-    from srredsim.inference import open_model
+    from srredsim.runtime import open_model
     from srredsim.pretrained import resolve
 
     out = Path(s.out)

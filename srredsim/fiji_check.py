@@ -89,11 +89,11 @@ def run_fiji_check(s: FijiCheckSettings, log: Callable[[str], None] = lambda m: 
             raise SrredsimError("the Fiji check cannot run; missing: " + "; ".join(missing)
                                 + ". (--without-fiji runs the part that needs no Fiji.)")
 
-    from srredsim.inference import open_model
+    from srredsim.runtime import open_model
     from srredsim.optics import resolve_optics
     from srredsim.tiff import read_raw_stack, read_reference, write_sr_image
 
-    model = open_model(package, engine=s.engine)
+    model = open_model(package, engine=s.engine, precision="fp32")  # compared with DeepImageJ's fp32
     raw, meta = read_raw_stack(raw_path, frames=model.frames)
     # optics: the flags, else the TIFF's pixel size, else the package's, else OpticsConfig's defaults
     optics = resolve_optics(dict(s.optics or {}), file_pixel_size_um=meta.pixel_size_um or model.pixel_size_um)

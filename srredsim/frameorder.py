@@ -1,7 +1,7 @@
 """The order of the frames in a raw SIM stack, and how to bring a stack into srredsim's order.
 
 srredsim (like fairSIM) expects **angle-major** stacks: all phases of the first angle, then all
-phases of the second, ... (frame = angle·P + phase; ARCHITECTURE §2). Many acquisition programs
+phases of the second, ... (frame = angle·P + phase; docs/architecture.md, section 2). Many acquisition programs
 export **phase-major** stacks instead: the first phase of every angle, then the second, ...
 (frame = phase·A + angle). Read with the wrong order, band separation mixes angles and the
 reconstruction silently loses resolution (issue 11: 27.2 dB instead of 30.4 dB on a simulated

@@ -18,13 +18,34 @@ from __future__ import annotations
 
 from srredsim.config import ModelConfig
 
+import contextlib
+
 SR_REDSIM_PARAMS_64 = 1_560_257  # 64 filters, depth 10, 15 input channels (docs/architecture.md, section 3)
+#: Keras dtype policy of each arithmetic precision (variables stay float32 under mixed policies)
+PRECISION_POLICIES = {"fp32": "float32", "bf16": "mixed_bfloat16", "fp16": "mixed_float16"}
 
 
 def _keras():
     import keras
 
     return keras
+
+
+def dtype_policy(precision: str = "fp32"):
+    """Build networks under the Keras dtype policy of ``precision``; the global policy is restored
+    after. Prediction and export build in ``fp32`` whatever policy training left set."""
+    return _global_policy(PRECISION_POLICIES[precision])
+
+
+@contextlib.contextmanager
+def _global_policy(name: str):
+    keras = _keras()
+    previous = keras.mixed_precision.global_policy().name
+    keras.mixed_precision.set_global_policy(name)
+    try:
+        yield
+    finally:
+        keras.mixed_precision.set_global_policy(previous)
 
 
 def build_sr_redsim(in_channels: int = 15, filters: int = 64, depth: int = 10, name: str = "sr_redsim",
@@ -71,7 +92,10 @@ def inference_twin(model, cfg: ModelConfig):
     if cfg.architecture != "sr_redsim":
         return model
     keras = _keras()
-    twin = build_sr_redsim(cfg.in_channels, cfg.filters, cfg.depth, name=model.name, inference=True)
+    # the twin computes like the model (float32, or a mixed policy), whatever the global policy is
+    policy = next((layer.dtype_policy.name for layer in model.layers if layer.weights), "float32")
+    with _global_policy(policy):
+        twin = build_sr_redsim(cfg.in_channels, cfg.filters, cfg.depth, name=model.name, inference=True)
     for layer in model.layers:
         if not layer.weights:
             continue

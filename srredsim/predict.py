@@ -16,17 +16,20 @@ bioimageio.core (the RDF's ``pad: symmetric``) give for an exported package. Whi
 best near borders was measured: benchmarks/border_padding.py.
 
 ``predict_fn`` is any callable mapping a float32 batch ``(B, h, w, C)`` in network units to
-``(B, 2h, 2w, 1)`` (or ``(B, 2h, 2w)``): a Keras model, an ONNX Runtime session, a SavedModel.
+``(B, 2h, 2w, 1)`` (or ``(B, 2h, 2w)``): an engine of :mod:`srredsim.runtime` (Keras, SavedModel,
+ONNX Runtime, OpenVINO) or any function.
 
 The tiling policy lives here, so every caller gets it: ``tile=None`` (the default everywhere)
 predicts images up to :data:`WHOLE_IMAGE_MAX` pixels in one piece and larger ones in
 :data:`DEFAULT_TILE`-pixel tiles (:func:`default_tile`); ``tile=0`` forces one piece; any other
-number is the tile edge. :func:`predict_files` runs a model over many stacks one at a time.
+number is the tile edge. :func:`predict_files` runs a model over many stacks one at a time,
+checking each stack and resampling it to the model's sampling (:mod:`srredsim.model_optics`).
 """
 
 from __future__ import annotations
 
-from typing import Callable
+from pathlib import Path
+from typing import Callable, NamedTuple
 
 import numpy as np
 
@@ -230,71 +233,81 @@ def predict_stack(predict_fn: PredictFn, raw: np.ndarray, norm: NormalizationCon
     return denormalize_output(y, norm)
 
 
-def predict_files(model, inputs, outputs, *, tile: int | None = None, halo: int | None = None,
-                  batch_size: int = 1, pixel_size_um: float | None = None, progress=None, log=None):
-    """Predict raw stack files one at a time (read, predict, write, then the next), so a folder of
-    any size needs the memory of one stack.
+class PredictedFile(NamedTuple):
+    """One stack done by :func:`predict_files`."""
 
-    ``model`` is a loaded model handle (``.predict(raw, tile=, halo=, batch_size=, progress=)``,
-    ``.frames``, ``.halo``, ``.size_multiple``, ``.pixel_size_um``). Every input's header is
-    checked (frames, size, tiles) before the first prediction, so a bad file fails fast; pixel
-    values (NaN/Inf, all zeros) are checked as each stack is read. Output
-    pixel size: ``pixel_size_um`` (the user's) else the file's else the model's, halved. ``log`` gets
-    the total tile count once the first stack has been read. Yields
-    ``(input, output, sr_shape, raw_pixel_size_um)`` after each file is written.
+    input: Path
+    output: Path
+    shape: tuple[int, int]  # of the written image
+    pixel_size_um: float | None  # of the written image (half the raw pixel)
+    note: str  # what was assumed or done about the optics (one line)
+    check: object | None  # the stack's srredsim.datacheck.DataCheck (None: not checked)
+
+
+def predict_files(model, inputs, outputs, *, optics: dict | None = None, order: str = "angle-major",
+                  strict: bool = False, check: bool = True, tile: int | None = None, halo: int | None = None,
+                  batch_size: int = 1, progress=None, log=None, warn=None):
+    """Predict raw stack files one at a time (read, check, predict, write, then the next), so a
+    folder of any size needs the memory of one stack.
+
+    ``model`` is a model handle (``.predict(raw, tile=, halo=, batch_size=, progress=)``,
+    ``.frames``, ``.halo``, ``.size_multiple``, ``.pixel_size_um`` and, where known,
+    ``.sampling``, the :class:`~srredsim.model_optics.ModelSampling` it was trained for).
+    ``optics``: the optics the user gave (``OpticsConfig`` field names; None or empty = none
+    given); the TIFF's pixel size fills in a missing pixel size, the model's optics the rest.
+    Every input's header is checked (frames, layout, size, tiles) before the first prediction,
+    so a bad file fails fast; pixel values (NaN/Inf, all zeros) as each stack is read. Then each
+    stack is checked (:func:`srredsim.datacheck.check_stack`: frame order, phases, pattern,
+    sampling, the model's training range) -- each warning goes to ``warn`` as one line and
+    ``strict`` makes them errors --, reordered from ``order`` to angle-major, resampled to the
+    model's sampling when its optics differ (:func:`srredsim.model_optics.predict_with_optics`),
+    predicted and written on twice the stack's own grid. ``log`` gets the total tile count once
+    the first stack has been read. Yields a :class:`PredictedFile` after each file is written.
     """
+    from srredsim.frameorder import to_angle_major
+    from srredsim.model_optics import ModelSampling, data_optics, model_grid_shape, predict_with_optics
     from srredsim.tiff import read_raw_stack, read_stack_header, write_sr_image
 
     halo = model.halo if halo is None else halo
+    sampling: ModelSampling | None = getattr(model, "sampling", None)
+    given = {k: v for k, v in (optics or {}).items() if v is not None}
     headers = [read_stack_header(p, frames=model.frames) for p in inputs]
-    plans = [count_tiles(h.shape[1:], tile, halo, 8, model.size_multiple) for h in headers]
-    for i, (path, out) in enumerate(zip(inputs, outputs)):
+    plans, data = [], []
+    for path, h in zip(inputs, headers):
+        o = None if sampling is None else data_optics(sampling.optics, given, h.meta.pixel_size_um)
+        if o is not None and o.frames != model.frames:
+            raise SrredsimError(f"{path.name}: --angles x --phases = {o.angles} x {o.phases} = {o.frames} frames, "
+                                f"but the model takes {model.frames}")
+        shape = h.shape[1:] if sampling is None else model_grid_shape(sampling, o, h.shape[1:])
+        plans.append(count_tiles(shape, tile, halo, 8, model.size_multiple))
+        data.append(o)
+    for i, (path, out, o) in enumerate(zip(inputs, outputs, data)):
         raw, meta = read_raw_stack(path, frames=model.frames)  # pixels: NaN/Inf are found here
         if not np.any(raw):
             raise SrredsimError(f"{path}: the stack is all zeros")
         if i == 0 and log:  # after the first stack passed, so a bad single file gives one error line only
             log(sum(plans))
-        sr = model.predict(raw, tile=tile, halo=halo, batch_size=batch_size, progress=progress)
-        px = pixel_size_um or meta.pixel_size_um or model.pixel_size_um
-        write_sr_image(out, sr, raw_pixel_size_um=px)
+        result = None
+        if sampling is not None and check:
+            from srredsim.datacheck import check_stack
+
+            result = check_stack(raw, o or sampling.optics, order=order, name=path.name,
+                                 training_range=sampling.training_range, model_optics=sampling.optics,
+                                 refuse_undersampling=False)
+            for line in result.lines(notes=False):
+                if warn:
+                    warn(line)
+            result.enforce(strict)
+        kw = dict(tile=tile, halo=halo, batch_size=batch_size, progress=progress)
+        if sampling is None:
+            sr = model.predict(raw, **kw)
+            px = meta.pixel_size_um or model.pixel_size_um
+            px, note = (px / 2 if px else None), "the model records no optics: predicted as given"
+        else:
+            angles, phases = sampling.optics.angles, sampling.optics.phases
+            res = predict_with_optics(model, to_angle_major(raw, angles, phases, order), sampling, o, **kw)
+            sr, px, note = res.image, res.pixel_size_um, res.note
+        write_sr_image(out, sr, raw_pixel_size_um=None if px is None else 2 * px)
         del raw
-        yield path, out, sr.shape, px
+        yield PredictedFile(path, out, sr.shape, px, note, result)
 
-
-def sampling_mismatch(data, model=None, model_pixel_size_um: float | None = None,
-                      tolerance: float = 0.05) -> str | None:
-    """A one-line warning when the data are sampled unlike the model's training data, else None.
-
-    A network is tied to the OTF cutoff in cycles per raw pixel it was trained on
-    (docs/architecture.md, section 8) and predict does not resample. ``data`` and ``model`` are
-    :class:`~srredsim.config.OpticsConfig`; when only the model's pixel size is known (an exported
-    artifact), the pixel sizes are compared.
-    """
-    from srredsim.optics import cutoff_cycles_per_um
-
-    if model is not None:
-        c_data = cutoff_cycles_per_um(data) * data.pixel_size_um
-        c_model = cutoff_cycles_per_um(model) * model.pixel_size_um
-        ratio = c_data / c_model
-        if abs(ratio - 1) <= tolerance:
-            return None
-        return (f"the data's OTF cutoff is {c_data:.3f} cycles per raw pixel (NA {data.na:g}, "
-                f"{data.wavelength_nm:g} nm, {data.pixel_size_um * 1000:.1f} nm pixels), the model was trained at "
-                f"{c_model:.3f} ({ratio - 1:+.0%}); predict does not resample, so expect a worse result")
-    if model_pixel_size_um:
-        ratio = data.pixel_size_um / model_pixel_size_um
-        if abs(ratio - 1) <= tolerance:
-            return None
-        return (f"the data's pixel size is {data.pixel_size_um * 1000:.1f} nm, the model's "
-                f"{model_pixel_size_um * 1000:.1f} nm ({ratio - 1:+.0%}); predict does not resample, so expect "
-                "a worse result")
-    return None
-
-
-def keras_predict_fn(model) -> PredictFn:
-    """A predict function for a Keras model (no per-call retracing for same-shaped batches)."""
-
-    def fn(batch: np.ndarray) -> np.ndarray:
-        return np.asarray(model.predict_on_batch(batch))
-
-    return fn

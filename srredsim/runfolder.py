@@ -59,18 +59,23 @@ class Run:
 
         return build_model(self.config.model)
 
-    def load_inference_model(self, which: str = "best"):
+    def load_inference_model(self, which: str = "best", precision: str = "fp32"):
         """The trained network for prediction: stride-1 transposed convolutions rewritten as
         plain convolutions (the same function to float rounding, ~1.5x faster on CPUs; see
-        :func:`srredsim.models.inference_twin`)."""
-        from srredsim.models import inference_twin
+        :func:`srredsim.models.inference_twin`), computing in ``precision`` (``fp32``, ``bf16``)."""
+        from srredsim.models import dtype_policy, inference_twin
 
-        return inference_twin(self.load_model(which), self.config.model)
+        with dtype_policy(precision):
+            return inference_twin(self.load_model(which, precision), self.config.model)
 
-    def load_model(self, which: str = "best"):
-        """Build the network and load its weights (no pickles, no stored code)."""
+    def load_model(self, which: str = "best", precision: str = "fp32"):
+        """Build the network and load its weights (no pickles, no stored code). It computes in
+        ``precision`` whatever dtype policy is set globally (exports must stay float32)."""
+        from srredsim.models import dtype_policy
+
         path = self.weights_path(which)
-        model = self.build_model()
+        with dtype_policy(precision):
+            model = self.build_model()
         try:
             model.load_weights(path)
         except Exception as exc:
@@ -103,3 +108,18 @@ def save_run_skeleton(path: str | os.PathLike, config: RunConfig) -> Run:
     path.mkdir(parents=True, exist_ok=True)
     config.save(path / CONFIG_NAME)
     return Run(path=path, config=config)
+
+
+def remove_run_folder(out: str | os.PathLike) -> None:
+    """``--overwrite``: delete an existing run folder. Only a run folder (it has config.json) or an
+    empty folder is deleted: --overwrite never removes a folder srredsim did not make."""
+    import shutil
+
+    out = Path(out)
+    if not out.exists():
+        return
+    if not out.is_dir():
+        raise SrredsimError(f"{out} is a file, not a run folder")
+    if any(out.iterdir()) and not (out / CONFIG_NAME).is_file():
+        raise SrredsimError(f"{out} is not a run folder (no {CONFIG_NAME}); --overwrite replaces only run folders")
+    shutil.rmtree(out)

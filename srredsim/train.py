@@ -438,6 +438,12 @@ def _train(data_dir, out_dir, cfg, chief, start_epoch, rows, write_dir, resume, 
         m = 2 ** cfg.model.unet_levels
         if train_data.min_size < m:
             raise SrredsimError(f"U-Net needs images of at least {m} pixels")
+    if cfg.training_range is None:  # data written by the recipes say what they span (issue 11)
+        from srredsim.model_optics import training_range_from_data
+
+        rng = training_range_from_data(data_dir)
+        if rng is not None:
+            cfg = cfg.model_copy(update={"training_range": rng})
     if chief:
         cfg.save(out_dir / CONFIG_NAME)
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import shutil
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +18,20 @@ quiet_engines()
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 os.environ.setdefault("MPLBACKEND", "Agg")
 os.environ.setdefault("BIOIMAGEIO_HTTP_TIMEOUT", "1")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _private_cache():
+    """Converted engines and engine measurements go to a cache of the test session, not the user's."""
+    old = os.environ.get("SRREDSIM_CACHE_DIR")
+    path = tempfile.mkdtemp(prefix="srredsim-test-cache-")
+    os.environ["SRREDSIM_CACHE_DIR"] = path
+    yield Path(path)
+    if old is None:
+        os.environ.pop("SRREDSIM_CACHE_DIR", None)
+    else:
+        os.environ["SRREDSIM_CACHE_DIR"] = old
+    shutil.rmtree(path, ignore_errors=True)
 
 
 def toy_pair(rng: np.random.Generator, size: int = 32, angles: int = 3, phases: int = 5):

@@ -87,7 +87,7 @@ def test_adapt_fine_tunes_into_a_run_folder_and_resumes(tmp_path, trained_run, m
           minutes=0.05, count=16, val_count=2, resume=True, say=lines.append, progress=False)
     assert len((out / "history.csv").read_text().splitlines()) - 1 > epochs
     # the adapted model predicts like any run folder
-    from srredsim.inference import open_model
+    from srredsim.runtime import open_model
     from srredsim.tiff import read_raw_stack
 
     raw, _ = read_raw_stack(paths[0])

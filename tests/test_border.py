@@ -10,7 +10,7 @@ from conftest import toy_pair
 
 def test_border_extension_is_a_symmetric_pad_cropped_again(trained_run):
     """predict == the network on the stack mirror-padded by the halo (normalised first), then cropped."""
-    from srredsim.inference import open_model
+    from srredsim.runtime import open_model
     from srredsim.normalization import denormalize_output, normalize_raw
     from srredsim.predict import BORDER_MODE, predict_stack, stack_to_hwc
 
@@ -33,7 +33,7 @@ def test_border_extension_is_a_symmetric_pad_cropped_again(trained_run):
 
 
 def test_tiled_prediction_with_border_equals_whole(trained_run):
-    from srredsim.inference import open_model
+    from srredsim.runtime import open_model
     from srredsim.predict import count_tiles, predict_stack
 
     m = open_model(trained_run)

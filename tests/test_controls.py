@@ -58,7 +58,7 @@ class _PatternBlind:
 
 def test_controls_feed_sim_and_pattern_removed_stacks_and_detect_a_pattern_blind_model(trained_run):
     from srredsim.controls import REMOVED, ControlSettings, heldout_rows, summarize_heldout
-    from srredsim.inference import open_model
+    from srredsim.runtime import open_model
 
     spy = _Spy(open_model(trained_run, engine="keras"))
     s = ControlSettings(photons=(200.0,), count=1, size=64, border=8)

@@ -102,7 +102,7 @@ def test_training_range_from_a_recipe_data_folder(tmp_path):
 
 
 def test_predict_with_optics_on_a_trained_run(trained_run):
-    from srredsim.inference import open_model
+    from srredsim.runtime import open_model
 
     model = open_model(trained_run, engine="keras")
     cfg = RunConfig.load(trained_run)

@@ -13,7 +13,7 @@ from conftest import toy_pair
 
 
 def test_tiled_equals_whole_image(trained_run):
-    from srredsim.inference import open_model
+    from srredsim.runtime import open_model
     from srredsim.predict import count_tiles, predict_stack
 
     m = open_model(trained_run)
@@ -28,7 +28,7 @@ def test_tiled_equals_whole_image(trained_run):
 
 def test_tiles_without_enough_context_are_still_seamless(trained_run):
     """With a halo far below the receptive radius, blending keeps the error small and bounded."""
-    from srredsim.inference import open_model
+    from srredsim.runtime import open_model
     from srredsim.predict import predict_stack
 
     m = open_model(trained_run)
@@ -42,7 +42,8 @@ def test_tiles_without_enough_context_are_still_seamless(trained_run):
 def test_unet_tiles_respect_size_multiple():
     from srredsim.config import ModelConfig
     from srredsim.models import build_model
-    from srredsim.predict import keras_predict_fn, predict_normalized
+    from srredsim.predict import predict_normalized
+    from srredsim.runtime.keras_engine import keras_predict_fn
 
     model = build_model(ModelConfig(architecture="unet", unet_levels=2, unet_base_filters=4))
     x = np.random.default_rng(0).random((50, 37, 15)).astype(np.float32)
@@ -101,7 +102,7 @@ def test_installed_console_script_runs():
 def test_library_callers_tile_by_default(trained_run, monkeypatch):
     """The tiling policy lives in srredsim.predict: tile=None (every caller's default) tiles large images."""
     from srredsim import predict
-    from srredsim.inference import open_model
+    from srredsim.runtime import open_model
 
     m = open_model(trained_run)
     raw, _ = toy_pair(np.random.default_rng(4), size=96)
@@ -160,18 +161,22 @@ def test_a_folder_is_predicted_one_stack_at_a_time(tmp_path, monkeypatch):
 
 def test_predict_optics_flags(tmp_path, trained_run, capsys):
     from srredsim.cli import main
+    from srredsim.config import OpticsConfig
+    from srredsim.simulate import SimulationConfig, simulate_stack
     from srredsim.tiff import read_reference, write_tiff
 
-    raw, _ = toy_pair(np.random.default_rng(3), size=32)
+    raw = simulate_stack(SimulationConfig(size=64, photons=100.0, optics=OpticsConfig()), seed=4, targets=[]).raw
     write_tiff(tmp_path / "raw.tif", raw)  # no pixel size in the file: the model's (0.08 um) is assumed
     assert main(["predict", str(trained_run), str(tmp_path / "raw.tif"), "-o", str(tmp_path / "a.tif")]) == 0
-    assert "warning" not in capsys.readouterr().err
+    cap = capsys.readouterr()
+    assert "warning" not in cap.err and "no optics given: assuming the model's" in cap.out
     assert read_reference(tmp_path / "a.tif")[1].pixel_size_um == pytest.approx(0.04, rel=1e-6)
-    # other optics than the model's: a one-line warning, and the output carries the given pixel size
+    # other optics than the model's: resampled to the model's sampling, said in the result line, and the
+    # output carries half the given pixel size
     assert main(["predict", str(trained_run), str(tmp_path / "raw.tif"), "-o", str(tmp_path / "b.tif"),
-                 "--na", "1.2", "--wavelength", "610", "--pixel-size", "0.065"]) == 0
-    warnings = [line for line in capsys.readouterr().err.splitlines() if "warning" in line]
-    assert len(warnings) == 1 and "cycles per raw pixel" in warnings[0] and "does not resample" in warnings[0]
+                 "--na", "1.2", "--wavelength", "610", "--pixel-size", "0.065", "--refractive-index", "1.33"]) == 0
+    cap = capsys.readouterr()
+    assert "resampled 64x64 -> " in cap.out
     assert read_reference(tmp_path / "b.tif")[1].pixel_size_um == pytest.approx(0.0325, rel=1e-6)
     # a frame layout the model does not take, or unphysical optics: one-line errors, nothing written
     for bad, msg in ((["--angles", "3", "--phases", "3"], "the model takes 15"),
@@ -194,8 +199,10 @@ def test_predict_prints_no_engine_log_lines(tmp_path, trained_run, engine):
     proc = srredsim_cli("predict", str(trained_run), str(tmp_path / "raw.tif"), "-o", str(tmp_path / "sr.tif"),
                         "--engine", engine)
     assert proc.returncode == 0, proc.stderr
-    lines = (proc.stdout + proc.stderr).strip().splitlines()
-    assert len(lines) == 2 and "1 stack(s), 1 tile(s)" in lines[0] and "raw.tif -> " in lines[1], lines
+    out, err = proc.stdout.strip().splitlines(), proc.stderr.strip().splitlines()
+    # stderr: the progress line (no bar: not a terminal); stdout: the result line
+    assert len(err) == 1 and "1 stack(s), 1 tile(s)" in err[0], err
+    assert len(out) == 1 and "raw.tif -> " in out[0], out
     if engine == "keras":  # --verbose lets TensorFlow speak again (the lines we hide by default do exist)
         verbose = srredsim_cli("predict", str(trained_run), str(tmp_path / "raw.tif"), "-o",
                                str(tmp_path / "sr.tif"), "--engine", "keras", "--overwrite", "--verbose")

@@ -17,11 +17,9 @@ from pathlib import Path
 from typing import Any
 
 from srredsim.config import OpticsConfig
-from srredsim.export.engines import ENGINES
-
-# The engines a model can run on; ``auto`` lets the model handle choose. One list for predict,
-# fiji-check and demo: a new engine is added where ENGINES is defined.
-ENGINE_CHOICES: tuple[str, ...] = ("auto", *ENGINES)
+# The engines a model can run on and the precisions; ``auto`` lets the model handle choose. One
+# list for predict, fiji-check and demo: a new engine is added where ENGINES is defined.
+from srredsim.runtime.base import ENGINE_CHOICES, PRECISION_CHOICES  # noqa: E402
 
 # OpticsConfig field <- command-line flag (and its dest); old spellings are hidden aliases.
 OPTICS_FLAGS: dict[str, tuple[str, str]] = {
@@ -158,7 +156,14 @@ def add_json(p, what: str = "the results", legacy_file: bool = False) -> None:
 
 def add_engine(p, default: str = "auto", help: str | None = None, choices: tuple[str, ...] = ENGINE_CHOICES) -> None:
     p.add_argument("--engine", choices=list(choices), default=default,
-                   help=help or "inference engine; auto = the fastest engine that is exact to 1e-4 for the model")
+                   help=help or "inference engine; auto = the fastest of onnx and openvino for this model on this "
+                                "machine (measured once, kept in the per-user cache)")
+
+
+def add_precision(p, default: str = "auto") -> None:
+    p.add_argument("--precision", choices=list(PRECISION_CHOICES), default=default,
+                   help="arithmetic; auto = bf16 where the CPU computes it natively (AMX, AVX512-BF16) and the output "
+                        "stays within 65 dB PSNR of fp32 on the model's test tensor, else fp32 (docs/runtime.md)")
 
 
 def add_optics(p, *, pixel_size_default: str | None = None, others_default: str | None = None,

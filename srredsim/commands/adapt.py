@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from srredsim.commands import _options as opt
+
 HELP = "make a model for your own microscope from your own raw stacks (no ground truth needed)"
 DESCRIPTION = (
     "Measure the illumination pattern (|k|, angles, phases, modulation), background and photon level "
@@ -17,18 +19,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     from srredsim.frameorder import ORDER_HELP, ORDERS
 
     p.add_argument("raw", nargs="+", type=Path, help="raw SIM stack TIFFs (or folders of them) from your microscope")
-    p.add_argument("-o", "--output", type=Path, required=True, help="run folder to create (or resume)")
+    opt.add_output(p, "run folder to create (or to continue with --resume)", required=True, metavar="RUN")
+    opt.add_overwrite(p, "an existing run folder (deleted once the raw stacks have been read)")
+    opt.add_quiet(p)
     p.add_argument("--from", dest="base", default="default", metavar="MODEL",
                    help="pretrained model to start from: a run folder or a shipped name")
     p.add_argument("--minutes", type=float, default=10.0, help="time budget, simulation included")
-    o = p.add_argument_group("optics (default: the base model's NA and wavelength, the TIFF's pixel size)")
-    o.add_argument("--na", type=float, default=None, help="objective NA")
-    o.add_argument("--wavelength", type=float, default=None, help="emission wavelength, nm")
-    o.add_argument("--pixel-size", type=float, default=None, help="raw pixel size in µm")
-    o.add_argument("--refractive-index", type=float, default=None, help="immersion refractive index")
-    o.add_argument("--angles", type=int, default=None, help="pattern angles (default: the model's)")
-    o.add_argument("--phases", type=int, default=None, help="phases per angle (default: frames / angles)")
-    o.add_argument("--beams", type=int, default=None, choices=[2, 3], help="interfering beams")
+    o = opt.add_optics(p, pixel_size_default="default: from the TIFF", others_default="default: the base model's")
     o.add_argument("--order", choices=ORDERS, default="angle-major", help=ORDER_HELP)
     p.add_argument("--content", default="generic",
                    help="structures of the simulated training fields: generic (textures, points, gratings, "
@@ -45,10 +42,20 @@ def run(args) -> int:
 
     if args.count < 16:
         raise SrredsimError(f"--count must be at least 16, got {args.count}")
-    given = {"na": args.na, "wavelength_nm": args.wavelength, "pixel_size_um": args.pixel_size,
-             "refractive_index": args.refractive_index, "angles": args.angles, "phases": args.phases,
-             "beams": args.beams}
+    if args.resume and args.overwrite:
+        raise SrredsimError("--resume continues the run in --output, --overwrite replaces it: choose one")
+    missing = [p for p in args.raw if not p.exists()]
+    if missing:
+        raise SrredsimError(f"{missing[0]}: no such file or folder")
+    if args.overwrite:
+        from srredsim.runfolder import remove_run_folder
+
+        remove_run_folder(args.output)
+    given = opt.optics_given(args)
+    if given:  # unphysical optics fail before anything is read
+        opt.optics_from_args(args)
     adapt(args.raw, args.output, optics=given, base=args.base, minutes=args.minutes, order=args.order,
-          resume=args.resume, count=args.count, seed=args.seed, keep_data=args.keep_data, content=args.content)
+          resume=args.resume, count=args.count, seed=args.seed, keep_data=args.keep_data, content=args.content,
+          progress=False if args.quiet else None, say=(lambda m: None) if args.quiet else print)
     print(f"adapted model -> {args.output} (use it with: srredsim predict {args.output} RAW.tif -o SR.tif)")
     return 0

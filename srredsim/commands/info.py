@@ -76,6 +76,14 @@ def run(args) -> int:
             print(f"history:        {h['epochs']} epochs; best epoch {h['best_epoch']}: val_loss "
                   f"{h['val_loss'] if h['val_loss'] is not None else float('nan'):.4g}, val_psnr "
                   f"{h['val_psnr'] if h['val_psnr'] is not None else float('nan'):.2f} dB")
+    # how this machine runs the model (from the per-user cache; nothing is measured here)
+    from srredsim.hardware import cpu_model, cpu_path
+
+    print(f"CPU:            {cpu_model()}, CPU path {cpu_path()}")
+    if run is not None and run.has_weights():
+        from srredsim.runtime import auto_choice
+
+        print(f"predict runs:   {auto_choice(run.path)}")
     if args.summary:
         model.summary()
     return 0

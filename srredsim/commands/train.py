@@ -74,24 +74,12 @@ def run(args) -> int:
 
 
 def _remove_old_run(out: Path, data: Path) -> None:
-    """--overwrite: delete an existing run folder, after the cheap checks (data pairs) have passed.
-
-    Only a run folder (it has config.json) or an empty folder is deleted: --overwrite never
-    removes a folder srredsim did not make.
-    """
-    import shutil
-
-    from srredsim.config import CONFIG_NAME
+    """--overwrite: delete an existing run folder, after the cheap checks (data pairs) have passed."""
     from srredsim.errors import SrredsimError
     from srredsim.pairs import find_pairs
+    from srredsim.runfolder import remove_run_folder
 
-    if not out.exists():
-        return
-    if not out.is_dir():
-        raise SrredsimError(f"{out} is a file, not a run folder")
-    if any(out.iterdir()) and not (out / CONFIG_NAME).is_file():
-        raise SrredsimError(f"{out} is not a run folder (no {CONFIG_NAME}); --overwrite replaces only run folders")
-    if out.resolve() in (Path(data).resolve(), *Path(data).resolve().parents):
+    if out.exists() and out.resolve() in (Path(data).resolve(), *Path(data).resolve().parents):
         raise SrredsimError(f"{out} holds the training data; choose another --output")
     find_pairs(data)  # a bad data folder fails before the old run is gone
-    shutil.rmtree(out)
+    remove_run_folder(out)

@@ -1,8 +1,8 @@
 """Export of a trained run folder: TensorFlow SavedModel, ONNX and bioimage.io packages.
 
-The writers (:mod:`.savedmodel`, :mod:`.onnx_export`, :mod:`.bioimageio_package`), the checker
-(:mod:`.validate`) and the engines that run any exported artifact (:mod:`.engines`) live in their
-own modules and import TensorFlow, ONNX or bioimageio only when called, so importing this package
+The writers (:mod:`.savedmodel`, :mod:`.onnx_export`, :mod:`.bioimageio_package`) and the checker
+(:mod:`.validate`) live in their own modules (running any exported artifact is
+:mod:`srredsim.runtime`'s job) and import TensorFlow, ONNX or bioimageio only when called, so importing this package
 is cheap. The entry point for everything is :func:`srredsim.export.api.export_run`.
 
 Fixed names shared by every artifact (docs/architecture.md, sections 2, 5 and 6):

@@ -272,7 +272,7 @@ def _check_in(package: Path, build: DriverBuild, work: Path, weight_formats, mac
     import yaml
 
     from srredsim.export.checks import CheckResult
-    from srredsim.inference import open_model
+    from srredsim.runtime import open_model
 
     rows: list[CheckResult] = []
     t = time.perf_counter()

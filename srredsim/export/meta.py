@@ -51,6 +51,9 @@ def artifact_metadata(config: RunConfig) -> dict[str, Any]:
         "halo": halo(config.model),
         "normalization": config.normalization.model_dump(),
         "model": config.model.model_dump(),
+        # what the model was trained for: srredsim predict resamples other microscopes' data to it
+        "optics": config.optics.model_dump(),
+        "training_range": config.training_range.model_dump() if config.training_range else None,
     }
 
 

@@ -127,7 +127,7 @@ def _timed(name: str, fn: Callable[[], tuple[str, str]]) -> CheckResult:
 # ---- opening ----------------------------------------------------------------------------------
 def _open(path: Path, tmp: Path) -> tuple[Path, Path | None]:
     """(folder with rdf.yaml, zip or None)."""
-    from srredsim.export.engines import RDF_NAMES
+    from srredsim.runtime.package import RDF_NAMES
     from srredsim.export.safezip import safe_extract
 
     if not path.exists():
@@ -145,7 +145,7 @@ def _open(path: Path, tmp: Path) -> tuple[Path, Path | None]:
 
 
 def _rdf_file(folder: Path) -> Path:
-    from srredsim.export.engines import RDF_NAMES
+    from srredsim.runtime.package import RDF_NAMES
 
     return next(folder / n for n in RDF_NAMES if (folder / n).is_file())
 
@@ -394,9 +394,9 @@ def _lint_tf(rdf: dict, folder: Path, tmp: Path) -> list[CheckResult]:
 
 # ---- parity -----------------------------------------------------------------------------------
 def _parity(folder: Path, rdf: dict, tol: float) -> list[CheckResult]:
-    from srredsim.export.engines import _open_package_dir
     from srredsim.metrics import max_difference
     from srredsim.normalization import normalize_raw
+    from srredsim.runtime import open_model
 
     weights = rdf.get("weights") or {}
     engines = [e for e, w in (("keras", "keras_hdf5"), ("onnx", "onnx"),
@@ -413,12 +413,9 @@ def _parity(folder: Path, rdf: dict, tol: float) -> list[CheckResult]:
         t = time.perf_counter()
         try:
             with _quiet():
-                art = _open_package_dir(folder, e, [])
-                try:
+                with open_model(folder, engine=e, precision="fp32") as art:
                     x = normalize_raw(x_raw, art.normalization)
                     outs[e] = np.asarray(art.predict_fn(x), np.float32)
-                finally:
-                    art.close()
         except Exception as exc:
             errors.append(CheckResult(f"parity.{e}", "fail", f"cannot run the {e} engine: {exc}",
                                       time.perf_counter() - t))
@@ -477,7 +474,7 @@ def validate_package(path: str | os.PathLike, jvm: bool = False, *, core: bool =
         source = holder["zip"] or _rdf_file(folder)
 
         def _do_rdf():
-            from srredsim.export.engines import read_rdf
+            from srredsim.runtime.package import read_rdf
 
             holder["rdf"] = read_rdf(folder)
             fv = str(holder["rdf"].get("format_version", ""))

@@ -67,7 +67,7 @@ def test_optics_defaults_come_from_the_config_model():
 
 def test_engine_choices_are_one_list():
     from srredsim.commands._options import ENGINE_CHOICES
-    from srredsim.export.engines import ENGINES
+    from srredsim.runtime.base import ENGINES
 
     assert ENGINE_CHOICES == ("auto", *ENGINES)
     subs = _subparsers()

@@ -344,15 +344,15 @@ def _zip_with(path: Path, name: str, data: bytes = b"x", mode: int | None = None
     ("link", stat.S_IFLNK | 0o777, "symbolic link"),
 ])
 def test_zip_slip_is_refused(tmp_path, name, mode, reason):
-    from srredsim.export.engines import open_artifact
     from srredsim.export.safezip import safe_extract
+    from srredsim.runtime import open_model
 
     z = _zip_with(tmp_path / "evil.zip", name, mode=mode)
     with pytest.raises(SrredsimError, match=reason.split()[0]):
         safe_extract(z, tmp_path / "out")
     assert not (tmp_path / "evil.txt").exists() and not Path("/etc/evil.txt").exists()
     with pytest.raises(SrredsimError, match="unsafe"):
-        open_artifact(z)
+        open_model(z)
     res = lint_only(z)
     assert res[0].name == "package" and res[0].status == "fail" and "unsafe" in res[0].detail
 
@@ -438,21 +438,22 @@ def test_existing_output_refused_unless_overwrite_and_failure_leaves_nothing(run
 
 # ---- engines ----------------------------------------------------------------------------------
 def test_all_engines_and_artifacts_agree_with_the_run(run_dir, exported, package):
-    from srredsim.export.engines import open_artifact, open_run_engine
+    from srredsim.config import RunConfig
     from srredsim.export.testdata import synthetic_raw_stack
     from srredsim.predict import predict_stack
-    from srredsim.config import RunConfig
+    from srredsim.runtime import open_model
 
     cfg = RunConfig.load(run_dir)
     raw = synthetic_raw_stack(cfg.optics, 40, seed=3)
-    ref_art = open_run_engine(run_dir, "keras")
+    ref_art = open_model(run_dir, "keras", "fp32")
     ref = predict_stack(ref_art.predict_fn, raw, ref_art.normalization)
     assert ref.shape == (80, 80) and ref.std() > 0
-    cases = [(run_dir, "onnx"), (run_dir, "savedmodel"), (package, None), (package, "keras"),
-             (package, "savedmodel"), (exported.outputs["onnx"], None), (exported.outputs["onnx_nchw"], None),
-             (exported.outputs["savedmodel"], None)]
+    cases = [(run_dir, "onnx"), (run_dir, "savedmodel"), (run_dir, "openvino"), (package, "auto"),
+             (package, "keras"), (package, "savedmodel"), (package, "openvino"), (exported.outputs["onnx"], "auto"),
+             (exported.outputs["onnx_nchw"], "auto"), (exported.outputs["onnx_nchw"], "openvino"),
+             (exported.outputs["savedmodel"], "auto")]
     for path, engine in cases:
-        with (open_run_engine(path, engine) if path == run_dir else open_artifact(path, engine)) as art:
+        with open_model(path, engine, "fp32") as art:
             assert art.frames == 15 and art.normalization == cfg.normalization
             assert art.pixel_size_um == cfg.optics.pixel_size_um and art.halo == ref_art.halo
             assert art.size_multiple == 1
@@ -461,13 +462,13 @@ def test_all_engines_and_artifacts_agree_with_the_run(run_dir, exported, package
             # tiled prediction through the artifact matches too
             yt = predict_stack(art.predict_fn, raw, art.normalization, tile=36, halo=art.halo, blend=2)
             assert np.max(np.abs(yt - ref)) <= 1e-3
-    assert any(p.suffix == ".onnx" for p in (run_dir / "export_cache").iterdir())
-    with open_artifact(package) as art:
-        assert art.engine == "onnx"
-    with pytest.raises(SrredsimError, match="only on the onnx engine"):
-        open_artifact(exported.outputs["onnx"], "keras")
+    assert not (run_dir / "export_cache").exists()  # conversions live in the per-user cache
+    with open_model(package, precision="fp32") as art:
+        assert art.engine in ("onnx", "openvino")
+    with pytest.raises(SrredsimError, match="cannot run on the keras engine"):
+        open_model(exported.outputs["onnx"], "keras")
     with pytest.raises(SrredsimError, match="unknown engine"):
-        open_artifact(package, "torch")
+        open_model(package, "torch")
 
 
 def test_package_reloads_with_bioimageio_core(package, monkeypatch, tmp_path):
@@ -494,7 +495,7 @@ def test_package_reloads_with_bioimageio_core(package, monkeypatch, tmp_path):
 
 
 def test_metadata_from_a_foreign_rdf():
-    from srredsim.export.engines import metadata_from_rdf
+    from srredsim.runtime.package import metadata_from_rdf
 
     rdf = {"inputs": [{"axes": [{"type": "batch"}, {"type": "space", "id": "y", "size": {"min": 64, "step": 32}},
                                 {"type": "space", "id": "x", "size": {"min": 64, "step": 32}},
@@ -515,9 +516,9 @@ def test_metadata_from_a_foreign_rdf():
 def test_global_normalization_package_validates(tmp_path):
     from srredsim.config import RunConfig
     from srredsim.export.api import export_run
-    from srredsim.export.engines import open_artifact
     from srredsim.export.checks import failed_checks, format_table
     from srredsim.export.validate import validate_package
+    from srredsim.runtime import open_model
 
     run = make_run(tmp_path / "glob", normalization={"mode": "global", "x_min": 100.0, "x_max": 400.0,
                                                      "y_min": 0.0, "y_max": 2000.0})
@@ -527,7 +528,7 @@ def test_global_normalization_package_validates(tmp_path):
     assert [p["id"] for p in rdf["outputs"][0]["postprocessing"]] == ["scale_linear", "ensure_dtype"]
     results = validate_package(pkg, weight_formats=("onnx",), parity=False)
     assert not failed_checks(results), format_table(results)
-    with open_artifact(pkg) as art:
+    with open_model(pkg) as art:
         assert art.normalization == RunConfig.load(run).normalization
 
 

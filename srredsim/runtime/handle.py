@@ -1,0 +1,435 @@
+"""One model handle for every artifact and engine: :func:`open_model` and :class:`ModelHandle`.
+
+``srredsim predict``, the demo, the comparison and the benchmarks open models here alike:
+
+* a run folder from ``srredsim train`` (or a shipped model by name: ``default``, ``faithful``),
+  with its ``best`` or ``last`` weights -- on any engine: Keras runs the weights directly, the
+  others run a conversion made once and kept in the per-user cache
+  (:mod:`srredsim.runtime.conversions`);
+* a bioimage.io package (zip or unpacked folder), on the engines its weight formats allow;
+* an ``.onnx`` file (channels-last or the ``--nchw`` variant), on ONNX Runtime or OpenVINO;
+* a TensorFlow SavedModel folder, or a zip with ``saved_model.pb`` at its root.
+
+Each artifact becomes a *source* that knows its metadata (normalisation, frames, tiling
+parameters, pixel size), which engines can run it, its content hash and its test tensor; the
+engine and precision are then chosen (:mod:`srredsim.runtime.choice`) and one engine adapter is
+opened. Temporary files (an unpacked zip) live only while :func:`open_model` runs: every engine
+holds its weights in memory once loaded, so the handle owns nothing on disk.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from srredsim.config import ModelConfig, NormalizationConfig, OpticsConfig
+from srredsim.errors import SrredsimError
+from srredsim.model_optics import ModelSampling
+from srredsim.runtime.base import ENGINES, Engine, check_engine, check_precision
+
+#: edge of the synthetic test tensor of a model without one (``srredsim export``'s default)
+TEST_SIZE = 128
+#: smallest edge the auto choice times engines on (see :mod:`srredsim.runtime.choice`)
+TIMING_SIZE = 256
+
+
+@dataclass
+class ModelHandle:
+    """A model opened on one engine, with what is needed to feed it correctly."""
+
+    adapter: Engine
+    normalization: NormalizationConfig
+    frames: int
+    size_multiple: int
+    halo: int
+    source: Path
+    name: str = ""
+    kind: str = ""
+    pixel_size_um: float | None = None
+    model_config: ModelConfig | None = None
+    weights: str | None = None  # "best" / "last" for run folders
+    choice: str = ""  # how the engine and precision were chosen
+    #: the optics and training range the model was trained for (srredsim.model_optics.ModelSampling);
+    #: for artifacts that do not record them, the angles x phases and pixel size they do record
+    sampling: Any = None
+
+    @property
+    def engine(self) -> str:
+        return self.adapter.name
+
+    @property
+    def precision(self) -> str:
+        return self.adapter.precision
+
+    @property
+    def predict_fn(self) -> Callable[[np.ndarray], np.ndarray]:
+        """The engine's batch function: ``(B, h, w, C)`` network units -> ``(B, 2h, 2w, 1)``."""
+        return self.adapter
+
+    def predict(self, raw, tile: int | None = None, halo: int | None = None, batch_size: int = 1,
+                progress=None) -> np.ndarray:
+        """Super-resolve a raw ``(frames, H, W)`` stack: normalise, predict (tiled if ``tile``),
+        map back to reference units. Returns float32 ``(2H, 2W)``."""
+        from srredsim.predict import predict_stack
+
+        if raw.shape[0] != self.frames:
+            raise SrredsimError(f"the stack has {raw.shape[0]} frames, the model expects {self.frames}")
+        return predict_stack(self.adapter, raw, self.normalization, tile=tile,
+                             halo=self.halo if halo is None else halo, multiple=self.size_multiple,
+                             batch_size=batch_size, progress=progress)
+
+    def describe(self) -> str:
+        """One line: the model, the engine and precision that run it, the CPU path, why."""
+        from srredsim.hardware import cpu_path
+
+        what = self.kind + (f", {self.weights} weights" if self.weights else "")
+        where = self.adapter.device()
+        path = f"CPU path {cpu_path()}" if where == "CPU" else where
+        return (f"{self.name or self.source} ({what}) on {self.engine} {self.precision}, {path}"
+                + (f" ({self.choice})" if self.choice else ""))
+
+    def close(self) -> None:
+        self.adapter.close()
+
+    def __enter__(self) -> "ModelHandle":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+# ---- sources ----------------------------------------------------------------------------------
+class _Source:
+    """A model artifact before an engine is chosen (internal to :func:`open_model`)."""
+
+    kind = "model"
+    engines: tuple[str, ...] = ()
+
+    def __init__(self, path: Path, name: str, fields: dict[str, Any], optics: OpticsConfig | None = None):
+        self.path, self.name, self.fields, self.optics = path, name, fields, optics
+        self._tmp: str | None = None
+
+    def open_engine(self, engine: str, precision: str) -> Engine:
+        raise NotImplementedError
+
+    def key(self) -> str:
+        raise NotImplementedError
+
+    def test_raw(self, size: int = TEST_SIZE) -> np.ndarray:
+        """The model's own raw test stack ``(frames, H, W)`` or batch ``(1, H, W, frames)``."""
+        return self._synthetic_raw(size)
+
+    def _synthetic_raw(self, size: int) -> np.ndarray:
+        from srredsim.export.testdata import synthetic_raw_stack
+
+        m = self.fields["size_multiple"]
+        size = -(-size // m) * m
+        optics = self.optics or _optics_for(self.fields["frames"])
+        if optics is None:
+            return np.random.default_rng(0).integers(90, 4000, (self.fields["frames"], size, size)).astype(np.uint16)
+        return synthetic_raw_stack(optics, size, seed=0)
+
+    def test_batch(self) -> np.ndarray:
+        """The test tensor in network units, ``(1, H, W, frames)``."""
+        if getattr(self, "_test", None) is None:
+            self._test = self._batch(self.test_raw())
+        return self._test
+
+    def timing_batch(self) -> np.ndarray | None:
+        """A stack of at least ``TIMING_SIZE``^2 to time engines on; None: the test tensor is that large."""
+        if min(self.test_batch().shape[1:3]) >= TIMING_SIZE:
+            return None
+        return self._batch(self._synthetic_raw(TIMING_SIZE))
+
+    def _batch(self, raw: np.ndarray) -> np.ndarray:
+        from srredsim.normalization import normalize_raw
+        from srredsim.predict import stack_to_hwc
+
+        if raw.ndim == 3:
+            return stack_to_hwc(normalize_raw(raw, self.fields["normalization"]))[None]
+        return np.asarray(normalize_raw(raw, self.fields["normalization"]), np.float32)
+
+    def close(self) -> None:
+        if self._tmp:
+            shutil.rmtree(self._tmp, ignore_errors=True)
+            self._tmp = None
+
+
+def _optics_for(frames: int) -> OpticsConfig | None:
+    for phases in (5, 3, 4):
+        if frames % phases == 0 and 1 <= frames // phases <= 12:
+            return OpticsConfig(angles=frames // phases, phases=phases)
+    return None
+
+
+def _meta_fields(meta: dict[str, Any] | None, frames: int | None = None) -> dict[str, Any]:
+    from srredsim.export.meta import halo as _halo, size_multiple as _sm
+
+    meta = meta or {}
+    mc = meta.get("model")
+    frames = int(meta.get("frames") or frames or 15)
+    if isinstance(meta.get("optics"), dict):  # recorded by srredsim >= 0.2 exports
+        sampling = ModelSampling.from_dict(meta, source="the model's srredsim metadata")
+    else:
+        optics = _meta_optics(meta) or _optics_for(frames)
+        sampling = None if optics is None else ModelSampling.from_dict({"optics": optics.model_dump()})
+    return dict(
+        sampling=sampling,
+        normalization=meta.get("normalization") or NormalizationConfig(),
+        pixel_size_um=meta.get("pixel_size_um"),
+        frames=frames,
+        size_multiple=int(meta.get("size_multiple") or (_sm(mc) if mc else 1)),
+        halo=int(meta.get("halo") or (_halo(mc) if mc else 16)),
+        model_config=mc,
+    )
+
+
+def _meta_optics(meta: dict[str, Any] | None) -> OpticsConfig | None:
+    try:
+        return OpticsConfig(angles=int(meta["angles"]), phases=int(meta["phases"]),
+                            pixel_size_um=float(meta.get("pixel_size_um") or 0.08))
+    except (TypeError, KeyError, ValueError):
+        return None
+
+
+class _RunSource(_Source):
+    kind = "run folder"
+    engines = ENGINES
+
+    def __init__(self, run, which: str):
+        from srredsim.export.meta import halo, size_multiple
+
+        cfg = run.config
+        run.weights_path(which)  # a clear error now if these weights are missing
+        super().__init__(run.path, run.path.name, dict(
+            normalization=cfg.normalization, pixel_size_um=cfg.optics.pixel_size_um, frames=cfg.optics.frames,
+            size_multiple=size_multiple(cfg.model), halo=halo(cfg.model), model_config=cfg.model,
+            sampling=ModelSampling.from_config(cfg)), cfg.optics)
+        self.run, self.which = run, which
+
+    def open_engine(self, engine: str, precision: str) -> Engine:
+        from srredsim.runtime import conversions
+
+        if engine == "keras":
+            from srredsim.runtime.keras_engine import KerasEngine
+
+            return KerasEngine.from_run(self.run, self.which, precision)
+        if engine == "savedmodel":
+            from srredsim.runtime.savedmodel_engine import SavedModelEngine
+
+            return SavedModelEngine(conversions.cached_savedmodel(self.run, self.which), precision=precision)
+        onnx_file = conversions.cached_onnx(self.run, self.which)
+        return _onnx_file_engine(engine, onnx_file, precision)
+
+    def key(self) -> str:
+        from srredsim.runtime.conversions import run_key
+
+        return run_key(self.run, self.which)
+
+
+def _onnx_file_engine(engine: str, path: Path, precision: str) -> Engine:
+    if engine == "openvino":
+        from srredsim.runtime.openvino_engine import OpenVinoEngine
+
+        return OpenVinoEngine(path, precision)
+    from srredsim.runtime.onnx_engine import OnnxEngine
+
+    return OnnxEngine(path, precision)
+
+
+class _OnnxSource(_Source):
+    kind = "ONNX file"
+    engines = ("onnx", "openvino")
+
+    def __init__(self, path: Path):
+        from srredsim.export.meta import META_KEY, parse_metadata
+        from srredsim.export.onnx_export import onnx_info
+
+        info = onnx_info(path)
+        meta = parse_metadata(info["metadata"].get(META_KEY))
+        shape = next(iter(info["inputs"].values()), [])
+        nchw = len(shape) == 4 and isinstance(shape[1], int) and not isinstance(shape[3], int)
+        channels = (shape[1] if nchw else shape[-1]) if shape else None
+        channels = channels if isinstance(channels, int) else None
+        fields = _meta_fields(meta, channels)
+        if channels is not None and channels != fields["frames"]:
+            raise SrredsimError(f"{path}: ONNX input has {channels} channels but its metadata says "
+                                f"{fields['frames']} frames")
+        super().__init__(path, path.stem, fields, _meta_optics(meta))
+
+    def open_engine(self, engine: str, precision: str) -> Engine:
+        return _onnx_file_engine(engine, self.path, precision)
+
+    def key(self) -> str:
+        from srredsim.runtime.conversions import file_hash
+
+        return file_hash(self.path)
+
+
+class _SavedModelSource(_Source):
+    kind = "SavedModel"
+    engines = ("savedmodel",)
+
+    def __init__(self, folder: Path, origin: Path):
+        from srredsim.export.meta import META_FILE, parse_metadata
+        from srredsim.runtime.savedmodel_engine import input_channels
+
+        meta = parse_metadata((folder / META_FILE).read_text()) if (folder / META_FILE).is_file() else None
+        self.signature, channels = input_channels(folder)
+        super().__init__(origin, origin.name, _meta_fields(meta, channels), _meta_optics(meta))
+        self.folder = folder
+
+    def open_engine(self, engine: str, precision: str) -> Engine:
+        from srredsim.runtime.savedmodel_engine import SavedModelEngine
+
+        return SavedModelEngine(self.folder, self.signature, precision)
+
+    def key(self) -> str:
+        from srredsim.runtime.conversions import file_hash
+
+        return file_hash(self.folder / "saved_model.pb")
+
+
+class _PackageSource(_Source):
+    kind = "bioimage.io package"
+
+    def __init__(self, folder: Path, origin: Path):
+        from srredsim.runtime.package import metadata_from_rdf, read_rdf, test_input_file, weight_files
+
+        rdf = read_rdf(folder)
+        self.files = weight_files(folder, rdf, origin)
+        self.engines = tuple(e for e in ENGINES if e in self.files)
+        meta = metadata_from_rdf(rdf)
+        super().__init__(origin, str(rdf.get("name") or origin.stem), _meta_fields(meta), _meta_optics(meta))
+        self.folder, self.origin, self.test_file = folder, origin, test_input_file(folder, rdf)
+
+    def open_engine(self, engine: str, precision: str) -> Engine:
+        src = self.files[engine]
+        if engine == "keras":
+            from srredsim.runtime.keras_engine import KerasEngine
+
+            return KerasEngine.from_hdf5(src, self.fields["model_config"], self.origin, precision)
+        if engine == "savedmodel":
+            from srredsim.export.safezip import safe_extract
+            from srredsim.runtime.savedmodel_engine import SavedModelEngine
+
+            sm = Path(tempfile.mkdtemp(prefix="srredsim-savedmodel-"))
+            try:
+                safe_extract(src, sm)
+                if not (sm / "saved_model.pb").is_file():
+                    raise SrredsimError(f"{self.origin}: {src.name} has no saved_model.pb at its root")
+                return SavedModelEngine(sm, precision=precision)
+            finally:
+                shutil.rmtree(sm, ignore_errors=True)  # the variables are in memory once loaded
+        return _onnx_file_engine(engine, src, precision)
+
+    def key(self) -> str:
+        from srredsim.runtime.conversions import file_hash
+
+        h = hashlib.sha256()
+        for engine in sorted(self.files):
+            h.update(file_hash(self.files[engine]).encode())
+        return h.hexdigest()[:16]
+
+    def test_raw(self, size: int = TEST_SIZE) -> np.ndarray:
+        if self.test_file is not None:
+            x = np.load(self.test_file, allow_pickle=False)
+            if x.ndim == 4 and x.shape[-1] == self.fields["frames"]:
+                return x
+        return super().test_raw(size)
+
+
+# ---- opening ----------------------------------------------------------------------------------
+def _source(path: Path, weights: str) -> _Source:
+    from srredsim.runfolder import is_run, load_run
+    from srredsim.runtime.package import is_package_dir
+
+    if not path.exists():
+        raise SrredsimError(f"{path}: no such model (run folder, package, .onnx or SavedModel)")
+    if is_run(path):
+        return _RunSource(load_run(path), weights)
+    if weights != "best":
+        raise SrredsimError(f"{path}: only a run folder has best and last weights (--weights {weights})")
+    if path.is_dir():
+        if is_package_dir(path):
+            return _PackageSource(path, path)
+        if (path / "saved_model.pb").is_file():
+            return _SavedModelSource(path, path)
+        if any(path.glob("*.weights.h5")):
+            raise SrredsimError(f"{path}: is not a model folder (no config.json)")
+        raise SrredsimError(f"{path}: not a run folder, bioimage.io package or SavedModel folder")
+    if path.suffix.lower() == ".onnx":
+        return _OnnxSource(path)
+    import zipfile
+
+    if zipfile.is_zipfile(path):
+        return _zip_source(path)
+    if path.suffix.lower() == ".zip":
+        raise SrredsimError(f"{path}: not a readable zip archive (truncated or corrupt)")
+    raise SrredsimError(f"{path}: unknown model type (expected a run folder, .zip package, .onnx or SavedModel)")
+
+
+def _zip_source(path: Path) -> _Source:
+    from srredsim.export.safezip import check_zip, open_zip, safe_extract
+    from srredsim.runtime.package import RDF_NAMES
+
+    with open_zip(path) as zf:
+        names = {i.filename for i in check_zip(zf, path)}
+    tmp = tempfile.mkdtemp(prefix="srredsim-model-")
+    try:
+        safe_extract(path, tmp)
+        if names & set(RDF_NAMES):
+            source: _Source = _PackageSource(Path(tmp), path)
+        elif "saved_model.pb" in names:
+            source = _SavedModelSource(Path(tmp), path)
+        else:
+            raise SrredsimError(f"{path}: zip archive has neither rdf.yaml (bioimage.io package) nor saved_model.pb")
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    source._tmp = tmp
+    return source
+
+
+def open_model(path: str | os.PathLike, engine: str = "auto", precision: str = "auto", weights: str = "best",
+               log: Callable[[str], None] | None = None) -> ModelHandle:
+    """Open a run folder, an exported artifact, or a shipped pretrained model by name.
+
+    ``engine``: ``auto`` or one of :data:`~srredsim.runtime.base.ENGINES`; ``precision``:
+    ``auto``, ``fp32`` or ``bf16``; ``auto`` chooses by measurement (:mod:`srredsim.runtime.choice`),
+    whose progress goes to ``log``. ``weights``: ``best`` or ``last`` (run folders only).
+    """
+    from srredsim.pretrained import resolve
+    from srredsim.runtime.choice import choose
+
+    engine_name, precision_name = check_engine(engine), check_precision(precision)
+    if weights not in ("best", "last"):
+        raise SrredsimError(f"unknown weights {weights!r}: use 'best' or 'last'")
+    source = _source(resolve(path), weights)
+    try:
+        choice = choose(source, engine_name, precision_name, log)
+        adapter = choice.adapter or source.open_engine(choice.engine, choice.precision)
+    finally:
+        source.close()
+    return ModelHandle(adapter=adapter, source=source.path, name=source.name, kind=source.kind,
+                       weights=weights if isinstance(source, _RunSource) else None, choice=choice.reason,
+                       **source.fields)
+
+
+def auto_choice(path: str | os.PathLike, weights: str = "best") -> str:
+    """What ``--engine auto --precision auto`` runs ``path`` on here, from the cache (no measuring)."""
+    from srredsim.pretrained import resolve
+    from srredsim.runtime.choice import cached_choice_line
+
+    source = _source(resolve(path), weights)
+    try:
+        return cached_choice_line(source)
+    finally:
+        source.close()

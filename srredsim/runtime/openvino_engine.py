@@ -1,0 +1,129 @@
+"""OpenVINO engine on the ONNX weights, fp32 or bf16 (PyPI ``openvino``).
+
+OpenVINO reads the same ``.onnx`` file ONNX Runtime runs and compiles it for the CPU. Its
+``INFERENCE_PRECISION_HINT`` chooses the arithmetic: ``f32``, or ``bf16`` where the CPU has
+bfloat16 instructions (OpenVINO lists ``BF16`` in the CPU's ``OPTIMIZATION_CAPABILITIES`` on CPUs
+with AMX or AVX512-BF16). Note that OpenVINO's *default* on such CPUs is already bf16, so fp32 is
+always asked for explicitly here: an ``fp32`` engine really computes in float32.
+
+OpenVINO's Python package sends a usage event to Google Analytics each time it is imported
+(``openvino.tools.ovc`` via ``openvino_telemetry``) and keeps a client id and counters under
+``~/intel``, unless its telemetry package is missing -- then it uses its own no-op stub. srredsim
+imports it that way (:func:`_import_openvino`): predicting an image must not talk to the network.
+
+Shapes stay dynamic (any batch, height and width); OpenVINO prepares each new input shape on its
+first call, which costs about one extra call per shape (a tiled prediction has one or two shapes).
+"""
+
+from __future__ import annotations
+
+import functools
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from srredsim.errors import SrredsimError
+from srredsim.runtime.base import Engine
+
+HINTS = {"fp32": "f32", "bf16": "bf16"}
+INSTALL_HINT = "pip install openvino==2026.4.1"
+
+
+def _import_openvino():
+    """``import openvino`` with its telemetry package hidden, so that it falls back to its no-op
+    stub (nothing sent, nothing written under ``~/intel``); if some other code imported OpenVINO
+    first, that import decided already."""
+    hide = "openvino_telemetry" not in sys.modules and "openvino" not in sys.modules
+    if hide:
+        sys.modules["openvino_telemetry"] = None  # makes ``import openvino_telemetry`` raise ImportError
+    try:
+        import openvino
+    finally:
+        if hide and sys.modules.get("openvino_telemetry", 0) is None:
+            del sys.modules["openvino_telemetry"]
+    return openvino
+
+
+@functools.lru_cache(maxsize=1)
+def core():
+    """The process's one ``openvino.Core`` (it holds the device plugins)."""
+    try:
+        ov = _import_openvino()
+    except ImportError:
+        raise SrredsimError(f"the openvino engine needs the OpenVINO runtime: {INSTALL_HINT} "
+                            "(or use --engine onnx)") from None
+    return ov.Core()
+
+
+def available() -> bool:
+    """Whether the ``openvino`` package can be imported (without importing it twice)."""
+    try:
+        core()
+    except SrredsimError:
+        return False
+    return True
+
+
+def cpu_capabilities() -> frozenset[str]:
+    """What OpenVINO's CPU plugin says this CPU can do (``BF16``, ``FP32``, ``INT8`` ...)."""
+    try:
+        return frozenset(str(c) for c in core().get_property("CPU", "OPTIMIZATION_CAPABILITIES"))
+    except SrredsimError:
+        raise
+    except Exception:
+        return frozenset()
+
+
+def supports_bf16() -> bool:
+    return "BF16" in cpu_capabilities()
+
+
+class OpenVinoEngine(Engine):
+    name = "openvino"
+    precisions = ("fp32", "bf16")
+
+    def __init__(self, path: Path, precision: str = "fp32"):
+        super().__init__(precision)
+        path = Path(path)
+        c = core()
+        if self.precision == "bf16" and not supports_bf16():
+            raise SrredsimError("OpenVINO has no bf16 arithmetic on this CPU (it needs AMX or AVX512-BF16); "
+                                "use --precision fp32")
+        try:
+            model = c.read_model(str(path))
+        except Exception as exc:
+            raise SrredsimError(f"{path}: OpenVINO cannot read it ({type(exc).__name__}: {exc})") from None
+        if len(model.inputs) != 1:
+            raise SrredsimError(f"{path}: expected one input, found {len(model.inputs)}")
+        shape = model.inputs[0].get_partial_shape()
+        # channels-first (the --nchw export): static channel dimension 1, dynamic width
+        self.nchw = shape.rank.is_static and len(shape) == 4 and shape[1].is_static and not shape[3].is_static
+        dim = shape[1] if self.nchw else shape[len(shape) - 1] if shape.rank.is_static else None
+        self.channels = dim.get_length() if dim is not None and dim.is_static else None
+        try:
+            self.compiled = c.compile_model(model, "CPU", {"INFERENCE_PRECISION_HINT": HINTS[self.precision],
+                                                           "PERFORMANCE_HINT": "LATENCY"})
+        except Exception as exc:
+            raise SrredsimError(f"{path}: OpenVINO cannot compile it ({type(exc).__name__}: {exc})") from None
+        ran = str(self.compiled.get_property("INFERENCE_PRECISION_HINT"))
+        if HINTS[self.precision] not in ran and not (self.precision == "fp32" and "float32" in ran) \
+                and not (self.precision == "bf16" and "bfloat16" in ran):
+            raise SrredsimError(f"OpenVINO compiled the model in {ran}, not {self.precision}")
+        self.threads = int(self.compiled.get_property("INFERENCE_NUM_THREADS"))
+        self._request = self.compiled.create_infer_request()
+
+    def predict(self, batch: np.ndarray) -> np.ndarray:
+        if self._request is None:
+            raise SrredsimError("the openvino engine was closed")
+        x = np.asarray(batch, np.float32)
+        if self.nchw:
+            x = np.ascontiguousarray(np.transpose(x, (0, 3, 1, 2)))
+        y = np.asarray(self._request.infer({0: np.ascontiguousarray(x)})[0])
+        if self.nchw:
+            y = np.transpose(y, (0, 2, 3, 1))
+        return y
+
+    def close(self) -> None:
+        self._request = None
+        self.compiled = None
