@@ -133,8 +133,8 @@ def predict_with_optics(model: _Predicts, raw: np.ndarray, sampling: ModelSampli
 # training ranges of the recipes
 # ---------------------------------------------------------------------------------------------
 def recipe_training_range(recipe: str) -> TrainingRange:
-    """The training range of a recipe of :mod:`srredsim.recipes` ("sim" or "bio"), computed from
-    the recipe's own constants."""
+    """The training range of a recipe of :mod:`srredsim.recipes` ("sim", "sim-easy" or "bio"),
+    computed from the recipe's own constants."""
     from srredsim import recipes
     from srredsim.simulate import SimulationConfig
 
@@ -145,12 +145,16 @@ def recipe_training_range(recipe: str) -> TrainingRange:
         cut = (2 * na / (hi_nm * 1e-3) * px, 2 * na / (lo_nm * 1e-3) * px)
         return TrainingRange(cutoff_cycles_per_px=cut, k_fraction=recipes.SIM_K_FRACTION,
                              modulation=recipes.SIM_MODULATION, photons=recipes.SIM_PHOTONS)
+    if recipe == "sim-easy":  # the first curriculum stage: default optics, clear patterns, plenty of light
+        c = cutoff_per_pixel(optics)
+        return TrainingRange(cutoff_cycles_per_px=(c, c), k_fraction=recipes.EASY_K_FRACTION,
+                             modulation=recipes.EASY_MODULATION, photons=recipes.EASY_PHOTONS)
     if recipe == "bio":
         c = cutoff_per_pixel(optics)
         sim = SimulationConfig()
         return TrainingRange(cutoff_cycles_per_px=(c, c), k_fraction=sim.k_fraction,
                              modulation=sim.modulation, photons=recipes.TRAIN_PHOTONS)
-    raise SrredsimError(f"unknown recipe {recipe!r}; choose from sim, bio")
+    raise SrredsimError(f"unknown recipe {recipe!r}; choose from {', '.join(recipes.RECIPES)}")
 
 
 def training_range_from_data(data_dir: str | os.PathLike) -> TrainingRange | None:

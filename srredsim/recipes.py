@@ -100,6 +100,9 @@ SIM_PHOTONS = (1.0, 1000.0)
 SIM_WAVELENGTH_NM = (490.0, 570.0)  # cutoff 0.39-0.46 cycles per 80 nm raw pixel at NA 1.4
 SIM_K_FRACTION = (0.70, 0.98)
 SIM_MODULATION = (0.2, 0.95)
+EASY_PHOTONS = (50.0, 1000.0)  # the sim-easy curriculum stage
+EASY_K_FRACTION = (0.75, 0.95)
+EASY_MODULATION = (0.6, 0.95)
 SIM_WEAK_PATTERN = 0.06  # share of stacks with an almost absent pattern (modulation 0-0.1)
 
 
@@ -116,9 +119,9 @@ def sim_training_config(rng: np.random.Generator, size: int = 128, phases: int =
     """
     if easy:  # the first curriculum stage: clear patterns and plenty of light (see module docstring)
         return SimulationConfig(
-            size=size, optics=default_optics().model_copy(update={"phases": phases}), photons=(50.0, 1000.0),
+            size=size, optics=default_optics().model_copy(update={"phases": phases}), photons=EASY_PHOTONS,
             structures="generic", density=float(np.exp(rng.uniform(np.log(0.5), np.log(2.0)))), target="truth",
-            k_fraction=(0.75, 0.95), modulation=(0.6, 0.95), angle_offset_deg=None, haze=(0.0, 0.3),
+            k_fraction=EASY_K_FRACTION, modulation=EASY_MODULATION, angle_offset_deg=None, haze=(0.0, 0.3),
             truth_blur_px=truth_blur_px)
     optics = OpticsConfig(na=1.4, wavelength_nm=float(rng.uniform(*SIM_WAVELENGTH_NM)), pixel_size_um=0.08,
                           angles=3, phases=phases, beams=2)

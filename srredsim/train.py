@@ -344,12 +344,13 @@ def _split_validation(data_dir: Path, cfg: RunConfig, seed: int):
 
 
 def _prepare_out(out_dir: Path, cfg: RunConfig, resume: bool, overrides_given: bool) -> tuple[RunConfig, int, list[dict]]:
-    """Check the run folder; on resume return the saved config, start epoch and history."""
+    """Check the run folder; on resume return the saved config (with the caller's epoch count when
+    the caller passed a configuration), start epoch and history."""
     if resume:
         if not (out_dir / CONFIG_NAME).exists():
             raise SrredsimError(f"--resume: {out_dir} is not a run folder (no {CONFIG_NAME})")
         saved = load_run(out_dir).config
-        if cfg.train.epochs != saved.train.epochs:
+        if overrides_given and cfg.train.epochs != saved.train.epochs:
             saved = saved.with_overrides({"train.epochs": cfg.train.epochs})
         meta = out_dir / BACKUP_DIR / "training_metadata.json"
         start = 0
@@ -383,7 +384,7 @@ def train(data_dir: str | os.PathLike, out_dir: str | os.PathLike, config: RunCo
     cfg = config or RunConfig()
     chief = is_chief()
     if chief:
-        cfg, start_epoch, rows = _prepare_out(out_dir, cfg, resume, False)
+        cfg, start_epoch, rows = _prepare_out(out_dir, cfg, resume, config is not None)
         write_dir: Path | None = out_dir
     else:  # non-chief workers keep their (identical) state out of the run folder
         start_epoch, rows = 0, []

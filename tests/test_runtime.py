@@ -229,8 +229,8 @@ def test_cli_predict_and_info_say_engine_precision_and_cpu_path(run_dir, raw, tm
     write_tiff(tmp_path / "a.tif", raw, pixel_size_um=0.08)
     assert main(["predict", str(run_dir), str(tmp_path / "a.tif"), "-o", str(tmp_path / "a_sr.tif"),
                  "--engine", "openvino", "--precision", "fp32", "--weights", "last"]) == 0
-    out = capsys.readouterr().out
-    assert f"on openvino fp32, CPU path {cpu_path()}" in out and "last weights" in out
+    err = capsys.readouterr().err  # the progress line
+    assert f"on openvino fp32, CPU path {cpu_path()}" in err and "last weights" in err
     assert main(["predict", str(run_dir), str(tmp_path / "a.tif"), "-o", str(tmp_path / "b.tif"),
                  "--engine", "onnx", "--precision", "bf16"]) == 2
     assert "runs fp32 only" in capsys.readouterr().err

@@ -190,6 +190,10 @@ def test_killed_run_resumes_at_the_right_epoch_and_matches_uninterrupted(tmp_pat
     again = subprocess.run(_cli("train", data, "-o", out, "--resume", "--epochs", 4), env=env,
                            capture_output=True, text=True, timeout=120)
     assert again.returncode == 0 and "already trained" in again.stdout
+    # --resume without --epochs keeps the run's own epoch count (it once fell back to the default 100)
+    again = subprocess.run(_cli("train", data, "-o", out, "--resume"), env=env, capture_output=True, text=True,
+                           timeout=120)
+    assert again.returncode == 0 and "already trained for 4 epochs (asked for 4)" in again.stdout, again.stdout
 
 
 def test_resume_refuses_other_overrides(tmp_path, toy_data):

@@ -82,12 +82,16 @@ def run(args) -> int:
     from tqdm import tqdm
 
     from srredsim.predict import predict_files
-    from srredsim.runtime import open_model
+    from srredsim.runtime import model_frames, open_model
+    from srredsim.tiff import read_stack_header
 
     inputs, outputs = _plan_outputs(args)
     given = opt.optics_given(args)
     if given:  # bad optics fail before the model is loaded
         opt.optics_from_args(args)
+    frames = model_frames(args.model, args.weights)
+    for path in inputs:  # bad headers fail before the model is opened (and its engine measured)
+        read_stack_header(path, frames=frames)
     progress_line = (lambda m: None) if args.quiet else (lambda m: print(m, file=sys.stderr))
     model = open_model(args.model, engine=args.engine, precision=args.precision, weights=args.weights,
                        log=progress_line)

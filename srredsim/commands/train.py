@@ -68,7 +68,9 @@ def run(args) -> int:
         _remove_old_run(args.output, args.data)
     from srredsim.train import train
 
-    train(args.data, args.output, cfg, resume=args.resume, verbose=0 if args.quiet else None,
+    # --resume without --epochs keeps the saved run's epoch count (not the default configuration's)
+    keep_saved = args.resume and args.epochs is None
+    train(args.data, args.output, None if keep_saved else cfg, resume=args.resume, verbose=0 if args.quiet else None,
           init_from=args.init_from)
     return 0
 

@@ -423,6 +423,18 @@ def open_model(path: str | os.PathLike, engine: str = "auto", precision: str = "
                        **source.fields)
 
 
+def model_frames(path: str | os.PathLike, weights: str = "best") -> int:
+    """The number of raw frames a model takes, from its metadata (no engine is opened or measured):
+    commands check their inputs with it before the slow part starts."""
+    from srredsim.pretrained import resolve
+
+    source = _source(resolve(path), weights)
+    try:
+        return int(source.fields["frames"])
+    finally:
+        source.close()
+
+
 def auto_choice(path: str | os.PathLike, weights: str = "best") -> str:
     """What ``--engine auto --precision auto`` runs ``path`` on here, from the cache (no measuring)."""
     from srredsim.pretrained import resolve
