@@ -94,6 +94,12 @@ class DataConfig(_Section):
     val_fraction: float = Field(0.1, ge=0, lt=1, description="share of training pairs held out when no testx/testy exist")
     val_patches_per_image: int = Field(4, ge=1)
     cache_limit_mb: int = Field(2048, ge=0, description="data sets larger than this are read from disk per patch")
+    widefield_fraction: float = Field(
+        0.0, ge=0, lt=1,
+        description="share of training patches made pattern-free: every raw frame replaced by the stack's mean "
+                    "frame and the reference restricted to the widefield OTF support of the run's optics -- what "
+                    "a stack without a pattern holds. Teaches the network the physics of the pattern-removed "
+                    "control: without a pattern, no detail beyond widefield")
 
 
 class TrainConfig(_Section):

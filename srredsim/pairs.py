@@ -180,12 +180,38 @@ def augment_pair(x: np.ndarray, y_window: np.ndarray, k: int, flip: bool):
 class PatchSampler:
     """Random paired patches; the sequence depends only on ``(seed, epoch)``."""
 
-    def __init__(self, data: PairedData, norm: NormalizationConfig, cfg: DataConfig, seed: int | None):
+    def __init__(self, data: PairedData, norm: NormalizationConfig, cfg: DataConfig, seed: int | None,
+                 widefield_cutoff: float | None = None):
+        """``widefield_cutoff``: the widefield OTF cutoff in cycles per *reference* pixel; needed
+        when ``cfg.widefield_fraction`` > 0 (pattern-free pairs, see :class:`DataConfig`)."""
         self.data = data
         self.norm = norm
         self.patch = min(cfg.patch_size, data.min_size)
         self.augment = cfg.augment
         self.seed = 0 if seed is None else int(seed)
+        self.widefield_fraction = float(cfg.widefield_fraction)
+        if self.widefield_fraction > 0 and not widefield_cutoff:
+            raise SrredsimError("data.widefield_fraction needs the widefield cutoff (the run's optics)")
+        self.widefield_cutoff = widefield_cutoff
+        self._widefield: dict[int, tuple[np.ndarray, np.ndarray, tuple[float, float]]] = {}
+
+    def widefield_pair(self, i: int) -> tuple[np.ndarray, np.ndarray, Pair]:
+        """Pair ``i`` without its pattern: raw ``(H, W, C)`` = the mean frame repeated, reference
+        restricted to the widefield support; the raw normalisation statistics are the mean
+        frame's own (as prediction computes them on such a stack). Cached."""
+        from dataclasses import replace
+
+        from srredsim.simulate import widefield_limited
+
+        if i not in self._widefield:
+            x, y = self.data.arrays(i)
+            mean = x.mean(axis=-1, keepdims=True, dtype=np.float32)
+            yw = widefield_limited(y, self.widefield_cutoff)
+            self._widefield[i] = (mean, yw, percentile_range(mean, self.norm.low_percentile,
+                                                             self.norm.high_percentile))
+        mean, yw, xr = self._widefield[i]
+        x = np.broadcast_to(mean, mean.shape[:2] + (self.data.frames,))
+        return x, yw, replace(self.data.pairs[i], x_range=xr)
 
     def _rng(self, epoch: int, stream: int = 0) -> np.random.Generator:
         return np.random.default_rng([self.seed, int(epoch), stream])
@@ -199,7 +225,10 @@ class PatchSampler:
         c0 = int(rng.integers(0, w - p + 1))
         k = int(rng.integers(4)) if self.augment else 0
         flip = bool(rng.integers(2)) if self.augment else False
-        x, y = self.data.arrays(i)
+        if self.widefield_fraction > 0 and index is None and rng.random() < self.widefield_fraction:
+            x, y, pair = self.widefield_pair(i)  # training only: validation stays the data as given
+        else:
+            x, y = self.data.arrays(i)
         xp = x[r0:r0 + p, c0:c0 + p]
         if k or flip:  # a one-pixel margin (edge-clamped) keeps raw and reference registered
             rows = np.clip(np.arange(2 * r0 - 1, 2 * (r0 + p) + 1), 0, 2 * h - 1)

@@ -464,19 +464,37 @@ def sim_support_mask(fy: np.ndarray, fx: np.ndarray, kc: float, angle_params: li
     mask on the given (r)fft grid and the number of disks."""
     mods = [float(np.mean(ap["modulations"])) for ap in angle_params]
     centres = [(0.0, 0.0)]
-    if np.mean(mods) >= WEAK_PATTERN_MODULATION:
+    if mods and np.mean(mods) >= WEAK_PATTERN_MODULATION:
         for ap in angle_params:
             ky, kx = ap["k_cycles_per_um"]
             for b in range(1, beams):
                 f = b / (beams - 1)
                 centres += [(f * ky, f * kx), (-f * ky, -f * kx)]
+    return disks_mask(fy, fx, kc, centres, rolloff), len(centres)
+
+
+def disks_mask(fy: np.ndarray, fx: np.ndarray, kc: float, centres: list[tuple[float, float]],
+               rolloff: float = SUPPORT_ROLLOFF) -> np.ndarray:
+    """The union of disks of radius ``kc`` around ``centres`` (same units as ``fy``/``fx``), flat
+    inside and rolled off by a cosine over the outer ``rolloff`` of the radius."""
     mask = np.zeros(np.broadcast(fy, fx).shape, np.float32)
     inner = 1.0 - rolloff
     for cy, cx in centres:
         x = np.sqrt((fy - cy) ** 2 + (fx - cx) ** 2) / kc
         w = np.where(x <= inner, 1.0, 0.5 + 0.5 * np.cos(np.pi * np.clip((x - inner) / rolloff, 0, 1)))
         np.maximum(mask, np.where(x < 1.0, w, 0.0).astype(np.float32), out=mask)
-    return mask, len(centres)
+    return mask
+
+
+def widefield_limited(image: np.ndarray, cutoff_cycles_per_px: float, rolloff: float = SUPPORT_ROLLOFF) -> np.ndarray:
+    """``image`` restricted to the widefield OTF support (a disk of ``cutoff_cycles_per_px``, flat
+    inside, the support target's roll-off): what a stack without a pattern holds of it. Used for
+    the pattern-removed training pairs (``data.widefield_fraction``)."""
+    img = np.asarray(image, np.float32)
+    fy = np.fft.fftfreq(img.shape[0])[:, None]
+    fx = np.fft.rfftfreq(img.shape[1])[None, :]
+    w = disks_mask(fy, fx, float(cutoff_cycles_per_px), [(0.0, 0.0)], rolloff)
+    return np.fft.irfft2(np.fft.rfft2(img) * w, s=img.shape).astype(np.float32)
 
 
 def _camera(rng: np.random.Generator, expected: np.ndarray, gain: float, read: float,

@@ -448,11 +448,14 @@ def _train(data_dir, out_dir, cfg, chief, start_epoch, rows, write_dir, resume, 
     if chief:
         cfg.save(out_dir / CONFIG_NAME)
 
-    sampler = PatchSampler(train_data, norm, cfg.data, seed)
+    from srredsim.model_optics import cutoff_per_pixel
+
+    # pattern-free pairs (data.widefield_fraction) are cut at the widefield cutoff on the 2x grid
+    sampler = PatchSampler(train_data, norm, cfg.data, seed, widefield_cutoff=cutoff_per_pixel(cfg.optics) / 2)
     if cfg.model.architecture == "unet":
         m = 2 ** cfg.model.unet_levels
         sampler.patch = max(m, sampler.patch // m * m)
-    val_sampler = PatchSampler(val_data, norm, cfg.data, seed)
+    val_sampler = PatchSampler(val_data, norm, cfg.data, seed, widefield_cutoff=sampler.widefield_cutoff)
     val_sampler.patch = min(sampler.patch, val_data.min_size)
     if cfg.model.architecture == "unet":
         val_sampler.patch = max(m, val_sampler.patch // m * m)

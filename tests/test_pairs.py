@@ -122,3 +122,37 @@ def test_normalisation_modes():
     np.testing.assert_allclose(denormalize_output(normalize_reference(y, g), g), y, atol=1e-6)
     with pytest.raises(SrredsimError, match="needs x_min"):
         normalize_raw(x, NormalizationConfig(mode="global"))
+
+
+def test_widefield_fraction_makes_pattern_free_pairs(tmp_path):
+    """data.widefield_fraction: that share of training patches has every frame equal (the pattern
+    removed) and a reference with nothing beyond the widefield cutoff; validation patches never."""
+    from srredsim.pairs import PairedData, PatchSampler, find_pairs
+    from srredsim.simulate import widefield_limited
+
+    root = write_toy_folder(tmp_path / "d", n_train=4, size=32)
+    norm = NormalizationConfig()
+    data = PairedData(find_pairs(root), 15, norm)
+    cut = 0.1  # cycles per reference pixel
+    with pytest.raises(SrredsimError, match="widefield cutoff"):
+        PatchSampler(data, norm, DataConfig(patch_size=16, widefield_fraction=0.5), seed=0)
+    sampler = PatchSampler(data, norm, DataConfig(patch_size=16, augment=False, widefield_fraction=0.5), seed=0,
+                           widefield_cutoff=cut)
+    flat = sum(np.ptp(x, axis=-1).max() == 0 for x, _ in sampler.epoch(0, 40))  # all frames equal
+    assert 8 <= flat <= 32
+    x0, y0 = data.arrays(1)
+    xw, yw, pair = sampler.widefield_pair(1)
+    np.testing.assert_allclose(xw[..., 3], x0.mean(axis=-1), rtol=1e-6)
+    np.testing.assert_allclose(yw, widefield_limited(y0, cut), rtol=1e-6)
+    assert pair.x_range != data.pairs[1].x_range  # the mean frame's own statistics, as predict computes them
+    xs, _ = sampler.fixed_set(4)
+    assert all(np.ptp(x, axis=-1).max() > 0 for x in xs)
+    # the filter keeps the widefield band and removes what lies beyond it
+    img = np.random.default_rng(0).random((64, 64)).astype(np.float32)
+    out = np.abs(np.fft.fft2(widefield_limited(img, 0.2)))
+    f = np.hypot(*np.meshgrid(np.fft.fftfreq(64), np.fft.fftfreq(64), indexing="ij"))
+    assert out[f > 0.2].max() < 1e-3 * out.max() and np.allclose(out[f < 0.13], np.abs(np.fft.fft2(img))[f < 0.13],
+                                                                    rtol=1e-3, atol=1e-3)
+    # default: no pattern-free pairs, and the patch sequence is the one it always was
+    plain = PatchSampler(data, norm, DataConfig(patch_size=16, augment=False), seed=0)
+    assert all(np.ptp(x, axis=-1).max() > 0 for x, _ in plain.epoch(0, 10))
