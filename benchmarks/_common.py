@@ -13,7 +13,6 @@ import platform
 import subprocess
 import sys
 import time
-from importlib import metadata
 from pathlib import Path
 
 import numpy as np
@@ -51,22 +50,17 @@ def cpu_features() -> dict[str, str]:
     return out
 
 
-def _version(dist: str) -> str:
-    try:
-        return metadata.version(dist)
-    except metadata.PackageNotFoundError:
-        return "-"
-
-
 def machine_info() -> dict[str, str]:
     import psutil
 
-    tf = _version("tensorflow")
+    from srredsim.runtime.choice import package_version
+
+    tf = package_version("tensorflow")
     if tf == "-":
-        tf = _version("tensorflow-cpu")
-    ort = _version("onnxruntime")
+        tf = package_version("tensorflow-cpu")
+    ort = package_version("onnxruntime")
     if ort == "-":
-        ort = _version("onnxruntime-gpu")
+        ort = package_version("onnxruntime-gpu")
     return {
         "CPU": f"{cpu_model()}, {psutil.cpu_count(logical=False)} physical / {os.cpu_count()} logical cores"
                f" ({len(os.sched_getaffinity(0))} usable)",
@@ -74,16 +68,16 @@ def machine_info() -> dict[str, str]:
         "memory": f"{psutil.virtual_memory().total / 2**30:.1f} GiB",
         "OS": f"{platform.system()} {platform.release()}",
         "Python": platform.python_version(),
-        "versions": f"TensorFlow {tf}, Keras {_version('keras')}, ONNX Runtime {ort}, OpenVINO "
-                    f"{_version('openvino')}, tf2onnx {_version('tf2onnx')}, onnx {_version('onnx')}, "
-                    f"numpy {_version('numpy')}",
-        "srredsim code": code_version(),
+        "versions": f"TensorFlow {tf}, Keras {package_version('keras')}, ONNX Runtime {ort}, OpenVINO "
+                    f"{package_version('openvino')}, tf2onnx {package_version('tf2onnx')}, onnx {package_version('onnx')}, "
+                    f"numpy {package_version('numpy')}",
+        "srredsim code": codepackage_version(),
         "GPU": "none visible to this script (CPU only)" if not os.environ.get("CUDA_VISIBLE_DEVICES") else
                f"CUDA_VISIBLE_DEVICES={os.environ['CUDA_VISIBLE_DEVICES']}",
     }
 
 
-def code_version() -> str:
+def codepackage_version() -> str:
     """The checkout's commit, and whether srredsim/ differs from it (the code being measured)."""
     try:
         head = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True,

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 import os
 import shutil
 import sys
@@ -114,7 +113,6 @@ def measure_acquisition(stacks: Sequence[tuple[str, np.ndarray]], optics: Optics
                         order: str = "angle-major") -> Acquisition:
     """Summarise the user's stacks (name, raw array) into what the simulator needs."""
     from srredsim.datacheck import check_stack
-    from srredsim.frameorder import to_angle_major
 
     ks, mods, photons, haze, dirs, per_stack, notes = [], [], [], [], [], [], []
     for name, raw in stacks:
@@ -312,6 +310,18 @@ def adapt(raw_paths: Sequence[str | os.PathLike], output: str | os.PathLike,
                             "another --output")
     if resume and not (out / "config.json").is_file():
         raise SrredsimError(f"--resume: {out} is not a run folder (no config.json)")
+    from srredsim.pretrained import DEFAULT, is_shipped_name, resolve
+
+    if is_shipped_name(base) and str(base) == DEFAULT:  # the shipped model of the data's layout
+        from srredsim.tiff import list_tiffs, read_stack_header
+
+        first = Path(raw_paths[0])
+        first = (list_tiffs(first) or [first])[0] if first.is_dir() else first
+        frames = read_stack_header(first).shape[0] if first.is_file() else None
+        try:
+            base = resolve(DEFAULT, frames=frames)
+        except SrredsimError:  # another layout: start from the 3x5 model (its first layer is converted)
+            base = resolve(DEFAULT)
     base_run = load_run(base)
     base_cfg = base_run.config
     given = optics if isinstance(optics, dict) else None

@@ -5,9 +5,9 @@ import json
 import numpy as np
 import pytest
 
-from srredsim.adapt import Acquisition, _rotation, adapt, measure_acquisition
+from srredsim.adapt import _rotation, adapt, measure_acquisition
 from srredsim.cli import main
-from srredsim.config import OpticsConfig, RunConfig
+from srredsim.config import RunConfig
 from srredsim.optics import make_optics
 from srredsim.tiff import write_tiff
 

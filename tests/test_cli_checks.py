@@ -1,7 +1,6 @@
 """predict and reconstruct run the data checks and take the optics and the frame order
 (the wiring of srredsim.datacheck and srredsim.model_optics into the commands)."""
 
-import numpy as np
 import pytest
 
 from srredsim.cli import main

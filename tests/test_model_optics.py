@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from srredsim.config import OpticsConfig, RunConfig, TrainingRange
+from srredsim.config import OpticsConfig, RunConfig
 from srredsim.errors import SrredsimError
 from srredsim.model_optics import (ModelSampling, cutoff_per_pixel, predict_with_optics, recipe_training_range,
                                    training_range_from_data)

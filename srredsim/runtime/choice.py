@@ -119,7 +119,8 @@ def candidates(source_engines: tuple[str, ...], engine: str | None, precision: s
     return out
 
 
-def _version(dist: str) -> str:
+def package_version(dist: str) -> str:
+    """The installed version of a distribution, "-" when it is not installed."""
     try:
         return metadata.version(dist)
     except metadata.PackageNotFoundError:
@@ -132,8 +133,10 @@ def machine_facts() -> dict[str, str]:
     flags = sorted(f for f in cpu_flags() if f.startswith(("amx", "avx512", "avx2", "fma")))
     return {"cpu": cpu_model(), "cpu_path": cpu_path(), "flags": " ".join(flags),
             "cores": str(len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()),
-            "onnxruntime": _version("onnxruntime") if _version("onnxruntime") != "-" else _version("onnxruntime-gpu"),
-            "openvino": _version("openvino"), "tensorflow": _version("tensorflow-cpu") + "/" + _version("tensorflow"),
+            "onnxruntime": package_version("onnxruntime") if package_version("onnxruntime") != "-"
+            else package_version("onnxruntime-gpu"),
+            "openvino": package_version("openvino"),
+            "tensorflow": package_version("tensorflow-cpu") + "/" + package_version("tensorflow"),
             "tolerance": f"{MIN_PSNR_DB:g} dB, {MAX_REL_DIFF:g}", "record": str(RECORD_VERSION)}
 
 
