@@ -22,7 +22,7 @@ on the crop's interior (at least one halo from every border, where all extension
 prediction), then PSNR (against the truth's data range) and NRMSE are computed in bands of distance
 from the nearest border, in raw pixels: 0-4, 4-12, 12-24, 24-48 and the interior (>= 48).
 
-    python benchmarks/border_padding.py            # default + faithful, 2 light levels x 4 stacks
+    python benchmarks/border_padding.py            # sim-3x5, 2 light levels x 4 stacks
     python benchmarks/border_padding.py --quick    # default only, 1 level x 2 stacks
 """
 
@@ -86,7 +86,7 @@ def score(pred, truth, masks):
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--models", default="default,faithful", help="shipped model names or paths, comma-separated")
+    p.add_argument("--models", default="sim-3x5", help="shipped model names or paths, comma-separated")
     p.add_argument("--photons", default="20,200")
     p.add_argument("--count", type=int, default=4, help="held-out stacks per light level")
     p.add_argument("--size", type=int, default=192, help="edge of the crop in raw pixels")

@@ -321,7 +321,7 @@ def markdown(args, table, methods, ver, est_rows, order_rows, real_rows, figures
     dirty = subprocess.run(["git", "status", "--porcelain", "--", "srredsim", "benchmarks/microscopes.py"],
                            cwd=ROOT, capture_output=True, text=True).stdout.strip()
     commit += " with uncommitted changes" if dirty else ""
-    out = [f"# Any microscope (issue 11)", "",
+    out = ["# Any microscope (issue 11)", "",
            f"Measured by `python benchmarks/microscopes.py {' '.join(sys.argv[1:])}` on "
            f"{time.strftime('%Y-%m-%d %H:%M')} ({seconds / 60:.1f} min), srredsim code {commit}, "
            f"{platform.processor() or platform.machine()}, load {os.getloadavg()[0]:.1f}.", "",
@@ -374,8 +374,8 @@ def markdown(args, table, methods, ver, est_rows, order_rows, real_rows, figures
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--model3x5", default="default", help="3x5 model (run folder or shipped name); 'none' to skip")
-    p.add_argument("--model3x3", default=None, help="3x3 model (run folder or shipped name)")
+    p.add_argument("--model3x5", default="sim-3x5", help="3x5 model (run folder or shipped name); 'none' to skip")
+    p.add_argument("--model3x3", default="sim-3x3", help="3x3 model (run folder or shipped name); 'none' to skip")
     p.add_argument("--engine", default="auto", help="inference engine of the networks")
     p.add_argument("--microscopes", default=",".join(m.name for m in MICROSCOPES))
     p.add_argument("--layouts", default="3x5,3x3")
@@ -414,6 +414,8 @@ def main(argv=None) -> int:
     models = {}
     if args.model3x5 and args.model3x5 != "none":
         models["3x5"] = args.model3x5
+    if args.model3x3 == "none":
+        args.model3x3 = None
     if args.model3x3:
         models["3x3"] = args.model3x3
 

@@ -10,8 +10,9 @@ scores them with the evaluation protocol (docs/physics.md) against
 * that ground truth band-limited to the SIM support.
 
 Methods: upsampled widefield, the classical (fairSIM-equivalent) reconstruction, the shipped
-`default` and `faithful` SR-REDSIM models, and any extra run folders given with --model NAME=PATH
-(e.g. a U-Net or the training-target probes; see benchmarks/equal_budget.sh). RED-fairSIM is not
+SR-REDSIM model of the layout (--phases 5: sim-3x5, 3: sim-3x3), each network also on the
+pattern-removed stack (the standing control, srredsim.controls), and any extra run folders given
+with --model NAME=PATH (e.g. a U-Net; see benchmarks/equal_budget.sh). RED-fairSIM is not
 implemented by this project yet.
 
 Prints the tables, the light-efficiency statements against the issue's targets, and writes
@@ -19,6 +20,7 @@ Markdown + CSV (default: benchmarks/results/quality.md, quality.csv).
 
     python benchmarks/quality.py                 # 5 levels x 4 stacks of 256^2 (~5 min on 2 cores)
     python benchmarks/quality.py --quick         # 3 levels x 1 stack of 128^2
+    python benchmarks/quality.py --phases 3 --out benchmarks/results/quality_3x3.md
 """
 
 from __future__ import annotations
@@ -42,11 +44,12 @@ def main(argv=None) -> int:
     p.add_argument("--size", type=int, default=256, help="raw frame edge")
     p.add_argument("--model", action="append", default=[], metavar="NAME=PATH",
                    help="extra model (run folder or package) to compare; repeatable")
-    p.add_argument("--no-shipped", action="store_true", help="leave out the shipped default/faithful models")
+    p.add_argument("--no-shipped", action="store_true", help="leave out the shipped model")
+    p.add_argument("--phases", type=int, choices=[3, 5], default=5, help="phases per angle of the held-out stacks")
     p.add_argument("--quick", action="store_true", help="3 levels x 1 stack of 128^2")
     p.add_argument("--no-ceiling", action="store_true",
-                   help="leave out the 'target: truth (20 nm blur)' row (the noise-free training target "
-                        "of the faithful model, scored like a result: a ceiling)")
+                   help="leave out the 'target: SIM support' row (the shipped models' noise-free training "
+                        "target, scored like a result: a ceiling)")
     p.add_argument("--note", default="",
                    help="a sentence for the report saying where the extra models come from (budget, config)")
     p.add_argument("--out", type=Path, default=Path(__file__).resolve().parent / "results" / "quality.md")
@@ -60,8 +63,8 @@ def main(argv=None) -> int:
     photons = tuple(float(x) for x in args.photons.split(","))
     models = {}
     if not args.no_shipped:
-        models["SR-REDSIM default"] = open_model("default")
-        models["SR-REDSIM faithful"] = open_model("faithful")
+        name = "sim-3x5" if args.phases == 5 else "sim-3x3"
+        models[f"SR-REDSIM {name}"] = open_model(name)
     for item in args.model:
         name, _, path = item.partition("=")
         if not path:
@@ -70,7 +73,7 @@ def main(argv=None) -> int:
     t0 = time.perf_counter()
     res = run_comparison(models, photons=photons, count=args.count, size=args.size,
                          progress=lambda m: print(m, file=sys.stderr, flush=True),
-                         reference_images=not args.no_ceiling)
+                         reference_images=not args.no_ceiling, phases=args.phases, controls=True)
     summary = summarize(res.rows)
     tables = markdown_tables(summary)
     lo = min(photons)
@@ -95,7 +98,7 @@ def main(argv=None) -> int:
     times = {k: sum(v) / len(v) for k, v in res.seconds.items()}
     head = [
         "# Quality versus light (benchmarks/quality.py)", "",
-        f"Held-out simulated stacks: {args.count} per level, 15 x {args.size}^2, mixed structures, unseen seed and "
+        f"Held-out simulated stacks: {args.count} per level, {3 * args.phases} x {args.size}^2, mixed structures, unseen seed and "
         "pattern angles (`srredsim.recipes`). Light = mean detected photons per camera pixel per raw frame / peak. "
         "Protocol: registration, 32-px border crop, affine intensity fit (docs/physics.md). Mean ± std over stacks.",
         f"Machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, load average "

@@ -141,11 +141,11 @@ def main(argv=None) -> int:
 
     from srredsim.controls import ControlSettings, chart_rows, heldout_rows, summarize_heldout
     from srredsim.runtime import open_model
-    from srredsim.pretrained import MODELS
+    from srredsim.pretrained import SHIPPED
 
     specs = []
     if not args.no_shipped:
-        specs += [(name, name) for name in MODELS]
+        specs += [(name, name) for name in SHIPPED]  # (default is one of them)
     for item in args.model:
         if "=" not in item:
             p.error(f"--model expects NAME=PATH, got {item!r}")

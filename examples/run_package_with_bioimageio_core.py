@@ -139,7 +139,7 @@ def run(args: argparse.Namespace, workdir: Path) -> int:
     if package is None:
         from srredsim.export.api import export_run
 
-        package = workdir / "sr-redsim-default.bioimageio.zip"
+        package = workdir / "sr-redsim-sim-3x5.bioimageio.zip"
         print(f"[0] no package given: exporting srredsim's pretrained 'default' model -> {package}")
         t = time.perf_counter()
         export_run("default", "bioimageio", package, log=lambda m: print(f"    {m}"))

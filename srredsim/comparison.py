@@ -45,14 +45,18 @@ class ComparisonResult:
     seconds: dict[str, list[float]] = field(default_factory=dict)  # per method, per stack
 
 
+SUPPORT_TARGET = "target: SIM support"  # the reference_images row
+
+
 def run_comparison(models: Mapping[str, Any], photons=DEFAULT_PHOTONS, count: int = 2, size: int = 256,
                    border: int = 32, tile: int | None = None, progress: Callable[[str], None] | None = None,
                    seed: int | None = None, reference_images: bool = False, phases: int = 5,
                    controls: bool = False) -> ComparisonResult:
     """Compare widefield, classical and each network of ``models`` (name -> ModelHandle).
 
-    ``reference_images`` also scores the noise-free ``truth (20 nm blur)`` training target as if
-    it were a result: the ceiling of a network trained toward it. ``controls`` also runs every
+    ``reference_images`` also scores the shipped models' noise-free training target, the truth
+    inside the measured SIM support (``target: SIM support``), as if it were a result: the ceiling
+    of a network trained toward it. ``controls`` also runs every
     network on the pattern-removed stack (method ``"NAME (pattern removed)"``, registered like
     the network's SIM-stack output; see :mod:`srredsim.controls`).
     """
@@ -71,7 +75,7 @@ def run_comparison(models: Mapping[str, Any], photons=DEFAULT_PHOTONS, count: in
     for ph in photons:
         for i in range(count):
             stack = heldout_stack(ph, size=size, index=i, seed=seed, phases=phases,
-                                  targets=("bandlimited", "truth") if reference_images else ("bandlimited",))
+                                  targets=("bandlimited", "support") if reference_images else ("bandlimited",))
             images: dict[str, np.ndarray] = {}
             t0 = time.perf_counter()
             rec = reconstruct(stack.raw, optics)
@@ -85,7 +89,7 @@ def run_comparison(models: Mapping[str, Any], photons=DEFAULT_PHOTONS, count: in
                 if controls:
                     images[f"{name} ({REMOVED})"] = model.predict(pattern_removed(stack.raw), tile=tile)
             if reference_images:
-                images["target: truth (20 nm blur)"] = stack.targets["truth"]
+                images[SUPPORT_TARGET] = stack.targets["support"]
             refs = {"truth": stack.truth, "bandlimited": stack.targets["bandlimited"]}
             for ref_name, ref in refs.items():
                 shifts: dict[str, tuple[float, float]] = {}

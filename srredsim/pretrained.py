@@ -1,34 +1,72 @@
 """The pretrained models shipped inside the package (no download at run time).
 
-``default``   SR-REDSIM trained toward the exact ground-truth structure: the best scores against
-              the true structure; it sharpens beyond the SIM resolution limit from learned priors.
-``faithful``  SR-REDSIM trained toward the ground truth blurred by 20 nm: less prior-driven
-              sharpening, the best scores against the SIM-band-limited truth.
+``sim-3x5``  SR-REDSIM for 3 angles x 5 phases (15 frames, the paper's layout)
+``sim-3x3``  SR-REDSIM for 3 angles x 3 phases (9 frames: most commercial 2D SIM and TIRF-SIM)
+``default``  not a model of its own: the one of the two whose frame count fits the data
+             (:func:`resolve` with ``frames``); without data, ``sim-3x5``.
 
-Both were trained on the toolkit's simulator (``srredsim.recipes``; NA 1.4, 525 nm emission, 80 nm
-camera pixels, 3 angles x 5 phases, 2-beam); see ``bioimage_model/README.md`` for the recipe and
-the measured comparison. Each is an ordinary run folder, so every command that takes a model
-also takes these names.
+Both were trained on the toolkit's simulator over randomised 2-beam 2D-SIM acquisitions
+(``srredsim.recipes``, recipe ``sim``: generic content no prior can guess, NA 1.4, 490-570 nm
+emission, 80 nm camera pixels, pattern |k| 0.70-0.98 of the cutoff, 1-1000 photons) toward the
+truth inside the measured SIM support, with pattern-free pairs that teach them the
+pattern-removed control's physics. They take their resolution from the illumination pattern
+(benchmarks/sim_information.py). See ``bioimage_model/README.md`` for the recipe, the curriculum
+and what was measured. Each is an ordinary run folder, so every command that takes a model also
+takes these names.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 from srredsim.errors import SrredsimError
 
-MODELS = {
-    "default": "SR-REDSIM trained toward the exact ground truth (sharpens beyond the SIM limit)",
-    "faithful": "SR-REDSIM trained toward the ground truth blurred by 20 nm (closer to SIM resolution)",
-}
+
+@dataclass(frozen=True)
+class ShippedModel:
+    name: str
+    angles: int
+    phases: int
+    summary: str
+
+    @property
+    def frames(self) -> int:
+        return self.angles * self.phases
+
+
+SHIPPED = {m.name: m for m in (
+    ShippedModel("sim-3x5", 3, 5, "SR-REDSIM for 3 angles x 5 phases, trained to take its resolution from the pattern"),
+    ShippedModel("sim-3x3", 3, 3, "SR-REDSIM for 3 angles x 3 phases, trained to take its resolution from the pattern"),
+)}
+DEFAULT = "default"
+DEFAULT_MODEL = "sim-3x5"  # what `default` is when no data say otherwise
+
+#: every name a command accepts, with one line each (``srredsim info`` lists them)
+MODELS = {DEFAULT: "the shipped model whose frame count fits the data (15 frames: sim-3x5, 9 frames: sim-3x3)",
+          **{m.name: m.summary for m in SHIPPED.values()}}
 
 
 def models_dir() -> Path:
     return Path(__file__).resolve().parent / "data" / "models"
 
 
-def pretrained_path(name: str = "default") -> Path:
-    if name not in MODELS:
+def default_for_frames(frames: int | None) -> str:
+    """The shipped model ``default`` stands for with stacks of ``frames`` frames (None: no data)."""
+    if frames is None:
+        return DEFAULT_MODEL
+    for m in SHIPPED.values():
+        if m.frames == frames:
+            return m.name
+    raise SrredsimError(f"no shipped model takes {frames} frames (they take "
+                        + ", ".join(f"{m.frames} ({m.name}: {m.angles}x{m.phases})" for m in SHIPPED.values())
+                        + "); train or adapt one for this layout (srredsim adapt)")
+
+
+def pretrained_path(name: str = DEFAULT, frames: int | None = None) -> Path:
+    if name == DEFAULT:
+        name = default_for_frames(frames)
+    if name not in SHIPPED:
         raise SrredsimError(f"unknown pretrained model {name!r}; choose from {', '.join(MODELS)}")
     path = models_dir() / name
     if not (path / "config.json").is_file():
@@ -36,9 +74,14 @@ def pretrained_path(name: str = "default") -> Path:
     return path
 
 
-def resolve(model: str | Path) -> Path:
-    """A model argument: an existing path, or the name of a shipped pretrained model."""
-    p = Path(model)
-    if not p.exists() and str(model) in MODELS:
-        return pretrained_path(str(model))
-    return p
+def is_shipped_name(model: str | Path) -> bool:
+    """A shipped model's name (and not an existing path of that name)."""
+    return not Path(model).exists() and str(model) in MODELS
+
+
+def resolve(model: str | Path, frames: int | None = None) -> Path:
+    """A model argument: an existing path, or the name of a shipped pretrained model (``default``
+    picks by ``frames`` when given)."""
+    if is_shipped_name(model):
+        return pretrained_path(str(model), frames)
+    return Path(model)

@@ -88,7 +88,7 @@ def is_run(path: str | os.PathLike) -> bool:
 
 
 def load_run(path: str | os.PathLike) -> Run:
-    """Open a run folder (or a shipped pretrained model by name: ``default``, ``faithful``),
+    """Open a run folder (or a shipped pretrained model by name: ``sim-3x5``, ``sim-3x3``, ``default``),
     or raise a clear error if ``path`` is not a model folder."""
     from srredsim.pretrained import resolve
 

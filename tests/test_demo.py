@@ -9,25 +9,42 @@ import numpy as np
 import pytest
 
 
-@pytest.mark.parametrize("name", ["default", "faithful"])
-def test_shipped_models_load_and_match_the_paper_network(name):
-    from srredsim.models import SR_REDSIM_PARAMS_64
+@pytest.mark.parametrize("name", ["sim-3x5", "sim-3x3"])
+def test_shipped_models_load_and_reconstruct_their_layout(name):
+    from srredsim.pretrained import SHIPPED
+    from srredsim.recipes import heldout_stack
     from srredsim.runfolder import load_run
+    from srredsim.runtime import open_model
 
     run = load_run(name)
-    assert run.config.model.filters == 64 and run.config.model.depth == 10
-    model = run.load_model()
-    assert model.count_params() == SR_REDSIM_PARAMS_64
-    # trained weights, not an initialisation: the output on a simulated stack has structure
-    from srredsim.runtime import open_model
-    from srredsim.predict import predict_stack
-    from srredsim.recipes import heldout_stack
-
-    m = open_model(name)
-    stack = heldout_stack(20, size=64, index=3)
-    sr = predict_stack(m.predict_fn, stack.raw, m.normalization)
+    shipped = SHIPPED[name]
+    assert run.config.model.architecture == "sr_redsim"
+    assert (run.config.optics.angles, run.config.optics.phases) == (shipped.angles, shipped.phases)
+    assert run.config.model.in_channels == shipped.frames and run.config.training_range is not None
+    # trained weights, not an initialisation: the output on a held-out stack of its layout has structure
+    m = open_model(name, precision="fp32")
+    stack = heldout_stack(20, size=64, index=3, phases=shipped.phases)
+    sr = m.predict(stack.raw)
     assert sr.shape == (128, 128) and np.isfinite(sr).all()
     assert np.corrcoef(sr.ravel(), stack.truth.ravel())[0, 1] > 0.8
+
+
+def test_default_is_the_shipped_model_of_the_datas_layout(tmp_path, capsys):
+    from srredsim.cli import main
+    from srredsim.errors import SrredsimError
+    from srredsim.pretrained import default_for_frames, resolve
+    from srredsim.recipes import heldout_stack
+    from srredsim.tiff import write_tiff
+
+    assert resolve("default", frames=9).name == "sim-3x3" and resolve("default", frames=15).name == "sim-3x5"
+    assert resolve("default").name == "sim-3x5"
+    with pytest.raises(SrredsimError, match="no shipped model takes 12 frames"):
+        default_for_frames(12)
+    stack = heldout_stack(200, size=64, index=1, phases=3)
+    write_tiff(tmp_path / "nine.tif", stack.raw, pixel_size_um=0.08)
+    assert main(["predict", "default", str(tmp_path / "nine.tif"), "-o", str(tmp_path / "sr.tif"),
+                 "--engine", "onnx"]) == 0
+    assert "sim-3x3" in capsys.readouterr().err  # the progress line names the model that ran
 
 
 @pytest.fixture(scope="module")

@@ -21,7 +21,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--quick", action="store_true",
                    help="smaller version: 3 light levels, one 128x128 stack each, ONNX-only core test")
     p.add_argument("--model", default="default",
-                   help="pretrained model name ('default', 'faithful') or a run folder")
+                   help="shipped model name (sim-3x5, sim-3x3, default) or a run folder")
     p.add_argument("--photons", help="comma-separated mean photons per pixel per frame, e.g. 2,20,200")
     p.add_argument("--count", type=int, help="held-out stacks per light level")
     p.add_argument("--size", type=int, help="raw frame edge (even, >= 128)")

@@ -18,7 +18,7 @@ DESCRIPTION = (
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("run", help="run folder (config.json + weights) or a shipped model: 'default', 'faithful'")
+    p.add_argument("run", help="run folder (config.json + weights) or a shipped model: sim-3x5, sim-3x3, default (= sim-3x5)")
     p.add_argument("--format", "-f", default="bioimageio", choices=["bioimageio", "onnx", "savedmodel", "all"],
                    help="what to write")
     opt.add_output(p, "output: .zip for bioimageio, .onnx for onnx, a folder for savedmodel/all "

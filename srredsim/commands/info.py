@@ -11,7 +11,7 @@ HELP = "show a model's architecture, parameter count, FLOPs and training configu
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("run", type=Path, help="run folder, RunConfig file, or pretrained model name ('default', 'faithful')")
+    p.add_argument("run", type=Path, help="run folder, RunConfig file, or shipped model name (sim-3x5, sim-3x3, default)")
     p.add_argument("--summary", action="store_true", help="also print the layer-by-layer Keras summary")
     p.add_argument("--size", type=int, default=512, help="raw image edge for the FLOP count")
     opt.add_json(p, "the facts")

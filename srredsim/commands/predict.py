@@ -25,7 +25,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     from srredsim.frameorder import ORDER_HELP, ORDERS
 
     p.add_argument("model", type=Path, help="run folder, bioimage.io package, .onnx, SavedModel folder, "
-                   "or a shipped pretrained model's name")
+                   "or a shipped model: sim-3x5, sim-3x3, or default (the one whose frame count fits the data)")
     p.add_argument("input", type=Path, help="raw stack TIFF or a folder of them")
     opt.add_output(p, "output TIFF (or folder for a folder input)", required=True, legacy=("--out",))
     opt.add_overwrite(p, "existing output files")
@@ -89,6 +89,10 @@ def run(args) -> int:
     given = opt.optics_given(args)
     if given:  # bad optics fail before the model is loaded
         opt.optics_from_args(args)
+    from srredsim.pretrained import DEFAULT, is_shipped_name, resolve
+
+    if is_shipped_name(args.model) and str(args.model) == DEFAULT:  # the shipped model for the data's layout
+        args.model = resolve(DEFAULT, frames=read_stack_header(inputs[0]).shape[0])
     frames = model_frames(args.model, args.weights)
     for path in inputs:  # bad headers fail before the model is opened (and its engine measured)
         read_stack_header(path, frames=frames)

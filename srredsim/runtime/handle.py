@@ -2,7 +2,7 @@
 
 ``srredsim predict``, the demo, the comparison and the benchmarks open models here alike:
 
-* a run folder from ``srredsim train`` (or a shipped model by name: ``default``, ``faithful``),
+* a run folder from ``srredsim train`` (or a shipped model by name: ``sim-3x5``, ``sim-3x3``, ``default``),
   with its ``best`` or ``last`` weights -- on any engine: Keras runs the weights directly, the
   others run a conversion made once and kept in the per-user cache
   (:mod:`srredsim.runtime.conversions`);

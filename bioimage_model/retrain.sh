@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# Retrain the shipped models sim-3x5 and sim-3x3 (the curriculum that makes SR-REDSIM use the
+# illumination pattern; bioimage_model/README.md says why each stage exists) and build their
+# bioimage.io packages.
+#
+#   bash bioimage_model/retrain.sh WORKDIR [WORKERS]
+#
+# As it ran for the shipped models: 2 CPU cores (AMD EPYC, AVX512-BF16: bf16 training), all
+# stages on a 32-filter, depth-5 SR-REDSIM, about 3 hours of training in all. The minutes below
+# are wall-clock budgets (train.max_minutes); on a faster machine the same budget trains more
+# steps, which only helps. FULL=1 adds stage 4: the full SR-REDSIM (64 filters, depth 10) grown
+# from the 3x5 model with the same function (srredsim.grow) and trained on (a GPU job).
+set -euo pipefail
+W=${1:?usage: retrain.sh WORKDIR [WORKERS]}
+WORKERS=${2:-$(nproc)}
+mkdir -p "$W"
+DATA="python -m srredsim.recipes training-data"
+SMALL="--filters 32 --depth 5 --set train.tensorboard=false"
+CFG=bioimage_model/sim_config.yaml
+THREE="--set optics.phases=3 --set model.in_channels=9"
+
+# ---- data (3000 + 48 validation stacks of 96^2 per set; target: the truth inside the SIM support)
+[ -d "$W/probe" ] || python bioimage_model/make_probe_data.py "$W/probe" 1200
+[ -d "$W/easy" ] || $DATA "$W/easy" --recipe sim-easy --phases 5 --count 3000 --test-count 48 --size 96 \
+  --targets support --workers "$WORKERS"
+[ -d "$W/sim5" ] || $DATA "$W/sim5" --recipe sim --phases 5 --count 3000 --test-count 48 --size 96 \
+  --targets support --workers "$WORKERS"
+[ -d "$W/sim3" ] || $DATA "$W/sim3" --recipe sim --phases 3 --count 3000 --test-count 48 --size 96 \
+  --targets support --workers "$WORKERS"
+
+# ---- stage 0: one pattern |k|, strong modulation, plenty of light: the network finds the demodulation
+[ -f "$W/stage0/weights_best.weights.h5" ] || srredsim train "$W/probe" -o "$W/stage0" --config "$CFG" $SMALL \
+  --epochs 12 --learning-rate 0.001
+# ---- stage 1: the sim-easy recipe (any orientation, |k| 0.75-0.95, modulation 0.6-0.95, 50-1000 photons)
+[ -f "$W/stage1/weights_best.weights.h5" ] || srredsim train "$W/easy/support" -o "$W/stage1" --config "$CFG" $SMALL \
+  --epochs 11 --learning-rate 0.001 --init-from "$W/stage0"
+# ---- stage 2: the full sim recipe (|k| 0.70-0.98, modulation 0.2-0.95, 1-1000 photons, aberrations, ...)
+[ -f "$W/stage2_3x5/weights_best.weights.h5" ] || srredsim train "$W/sim5/support" -o "$W/stage2_3x5" --config "$CFG" \
+  $SMALL --epochs 6 --learning-rate 0.0005 --init-from "$W/stage1"
+[ -f "$W/stage2_3x3/weights_best.weights.h5" ] || srredsim train "$W/sim3/support" -o "$W/stage2_3x3" --config "$CFG" \
+  $SMALL $THREE --epochs 6 --learning-rate 0.0005 --init-from "$W/stage1"   # 15 -> 9 frames: srredsim.layouts
+# ---- stage 3: 15 % pattern-free pairs (data.widefield_fraction): no pattern, no detail beyond widefield
+for L in 3x5 3x3; do
+  extra=""; data="$W/sim5/support"
+  [ "$L" = 3x3 ] && extra="$THREE" && data="$W/sim3/support"
+  [ -f "$W/sim-$L/weights_best.weights.h5" ] || srredsim train "$data" -o "$W/sim-$L" --config "$CFG" $SMALL $extra \
+    --epochs 200 --learning-rate 0.0005 --set data.widefield_fraction=0.15 --set train.max_minutes=70 \
+    --init-from "$W/stage2_$L"
+done
+# ---- stage 4 (FULL=1): the paper's size, grown from the small network (same function at step 0)
+if [ "${FULL:-0}" = 1 ]; then
+  srredsim train "$W/sim5/support" -o "$W/sim-3x5-full" --config "$CFG" --set data.widefield_fraction=0.15 \
+    --learning-rate 0.0002 --init-from "$W/sim-3x5"
+fi
+
+# ---- controls, packages, validation
+python benchmarks/sim_information.py --no-shipped --model "sim-3x5=$W/sim-3x5" --model "sim-3x3=$W/sim-3x3" \
+  --output "$W/sim_information.md"
+for L in 3x5 3x3; do
+  srredsim export "$W/sim-$L" --format bioimageio -o "$W/sr-redsim-sim-$L.bioimageio.zip" --overwrite
+  srredsim validate "$W/sr-redsim-sim-$L.bioimageio.zip" --jvm --deepimagej | tee "$W/validation-sim-$L.txt"
+done
