@@ -71,13 +71,13 @@ def machine_info() -> dict[str, str]:
         "versions": f"TensorFlow {tf}, Keras {package_version('keras')}, ONNX Runtime {ort}, OpenVINO "
                     f"{package_version('openvino')}, tf2onnx {package_version('tf2onnx')}, onnx {package_version('onnx')}, "
                     f"numpy {package_version('numpy')}",
-        "srredsim code": codepackage_version(),
+        "srredsim code": code_version(),
         "GPU": "none visible to this script (CPU only)" if not os.environ.get("CUDA_VISIBLE_DEVICES") else
                f"CUDA_VISIBLE_DEVICES={os.environ['CUDA_VISIBLE_DEVICES']}",
     }
 
 
-def codepackage_version() -> str:
+def code_version() -> str:
     """The checkout's commit, and whether srredsim/ differs from it (the code being measured)."""
     try:
         head = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True,
