@@ -154,7 +154,7 @@ def _flops(model: str, sizes: list[int]) -> dict[int, float]:
 
 def _tile_plan(model: str, size: int, tile: int | None) -> tuple[int, int]:
     """(number of tiles, window edge) of the command's default tiling for a ``size``^2 stack."""
-    from srredsim.commands.predict import default_tile
+    from srredsim.predict import default_tile
     from srredsim.export.meta import halo
     from srredsim.predict import count_tiles
     from srredsim.runfolder import load_run
