@@ -32,20 +32,20 @@ def to_angle_major(stack: np.ndarray, angles: int, phases: int, order: str = "an
     """The stack in angle-major order (a view-free copy only when frames move)."""
     stack = np.asarray(stack)
     _check(stack, angles, phases, order)
-    if order == "angle-major":
-        return stack
-    h, w = stack.shape[1:]
-    return np.ascontiguousarray(stack.reshape(phases, angles, h, w).transpose(1, 0, 2, 3).reshape(-1, h, w))
+    return stack if order == "angle-major" else _swap_blocks(stack, phases, angles)
 
 
 def from_angle_major(stack: np.ndarray, angles: int, phases: int, order: str) -> np.ndarray:
     """An angle-major stack rewritten in ``order`` (the inverse of :func:`to_angle_major`)."""
     stack = np.asarray(stack)
     _check(stack, angles, phases, order)
-    if order == "angle-major":
-        return stack
+    return stack if order == "angle-major" else _swap_blocks(stack, angles, phases)
+
+
+def _swap_blocks(stack: np.ndarray, outer: int, inner: int) -> np.ndarray:
+    """Frames ordered ``outer``-major (``frame = o·inner + i``) rewritten ``inner``-major."""
     h, w = stack.shape[1:]
-    return np.ascontiguousarray(stack.reshape(angles, phases, h, w).transpose(1, 0, 2, 3).reshape(-1, h, w))
+    return np.ascontiguousarray(stack.reshape(outer, inner, h, w).transpose(1, 0, 2, 3).reshape(-1, h, w))
 
 
 def frame_label(frame: int, angles: int, phases: int, order: str) -> tuple[int, int]:

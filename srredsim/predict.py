@@ -246,7 +246,7 @@ class PredictedFile(NamedTuple):
 
 def predict_files(model, inputs, outputs, *, optics: dict | None = None, order: str = "angle-major",
                   strict: bool = False, check: bool = True, tile: int | None = None, halo: int | None = None,
-                  batch_size: int = 1, progress=None, log=None, warn=None):
+                  batch_size: int = 1, progress=None, log=None, warn=None, headers=None):
     """Predict raw stack files one at a time (read, check, predict, write, then the next), so a
     folder of any size needs the memory of one stack.
 
@@ -262,7 +262,9 @@ def predict_files(model, inputs, outputs, *, optics: dict | None = None, order: 
     ``strict`` makes them errors --, reordered from ``order`` to angle-major, resampled to the
     model's sampling when its optics differ (:func:`srredsim.model_optics.predict_with_optics`),
     predicted and written on twice the stack's own grid. ``log`` gets the total tile count once
-    the first stack has been read. Yields a :class:`PredictedFile` after each file is written.
+    the first stack has been read. ``headers``: the inputs' :func:`srredsim.tiff.read_stack_header`
+    results when the caller has already checked them against ``model.frames`` (not read again).
+    Yields a :class:`PredictedFile` after each file is written.
     """
     from srredsim.frameorder import to_angle_major
     from srredsim.model_optics import ModelSampling, data_optics, model_grid_shape, predict_with_optics
@@ -271,7 +273,8 @@ def predict_files(model, inputs, outputs, *, optics: dict | None = None, order: 
     halo = model.halo if halo is None else halo
     sampling: ModelSampling | None = getattr(model, "sampling", None)
     given = {k: v for k, v in (optics or {}).items() if v is not None}
-    headers = [read_stack_header(p, frames=model.frames) for p in inputs]
+    if headers is None:
+        headers = [read_stack_header(p, frames=model.frames) for p in inputs]
     plans, data = [], []
     for path, h in zip(inputs, headers):
         o = None if sampling is None else data_optics(sampling.optics, given, h.meta.pixel_size_um)

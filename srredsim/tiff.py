@@ -37,9 +37,9 @@ def _import_tifffile():
     return tifffile
 
 
-def read_tiff(path: str | os.PathLike) -> tuple[np.ndarray, ImageMeta]:
-    """Read a TIFF into an array and its metadata, with a clear error for anything unreadable."""
-    path = Path(path)
+def _read_series(path: Path, pixels: bool):
+    """The first series of a TIFF: ``(pixels or None, shape, dtype, axes, pixel size in µm)``,
+    with a clear error for anything missing or unreadable. ``pixels=False`` reads the header only."""
     if not path.exists():
         raise SrredsimError(f"{path}: no such file")
     if path.is_dir():
@@ -48,13 +48,17 @@ def read_tiff(path: str | os.PathLike) -> tuple[np.ndarray, ImageMeta]:
     try:
         with tifffile.TiffFile(path) as tif:
             series = tif.series[0]
-            data = series.asarray()
-            axes = series.axes
-            pixel_size = _pixel_size_um(tif)
+            data = series.asarray() if pixels else None
+            return data, tuple(series.shape), series.dtype, series.axes, _pixel_size_um(tif)
     except SrredsimError:
         raise
     except Exception as exc:  # tifffile raises many types for corrupt / non-TIFF input
         raise SrredsimError(f"{path}: not a readable TIFF file ({type(exc).__name__}: {exc})") from None
+
+
+def read_tiff(path: str | os.PathLike) -> tuple[np.ndarray, ImageMeta]:
+    """Read a TIFF into an array and its metadata, with a clear error for anything unreadable."""
+    data, _, _, axes, pixel_size = _read_series(Path(path), pixels=True)
     return data, ImageMeta(axes=axes, pixel_size_um=pixel_size)
 
 
@@ -121,18 +125,7 @@ class StackHeader:
 def read_stack_header(path: str | os.PathLike, frames: int | None = None) -> StackHeader:
     """Check a raw stack's header (shape, type, frame count) without reading its pixels."""
     path = Path(path)
-    if not path.exists():
-        raise SrredsimError(f"{path}: no such file")
-    if path.is_dir():
-        raise SrredsimError(f"{path}: is a folder, expected a TIFF file")
-    tifffile = _import_tifffile()
-    try:
-        with tifffile.TiffFile(path) as tif:
-            series = tif.series[0]
-            shape, dtype, axes = tuple(series.shape), series.dtype, series.axes
-            pixel_size = _pixel_size_um(tif)
-    except Exception as exc:
-        raise SrredsimError(f"{path}: not a readable TIFF file ({type(exc).__name__}: {exc})") from None
+    _, shape, dtype, axes, pixel_size = _read_series(path, pixels=False)
     shape = _flatten_hyperstack_shape(shape)
     _check_stack_shape(path, shape, dtype, frames)
     return StackHeader(shape=shape, dtype=np.dtype(dtype), meta=ImageMeta(axes=axes, pixel_size_um=pixel_size))

@@ -59,6 +59,42 @@ def toy_pair(rng: np.random.Generator, size: int = 32, angles: int = 3, phases: 
     return raw, truth
 
 
+def make_tiny_run(path: Path, normalization: dict | None = None, filters: int = 4, depth: int = 2,
+                  positive_biases: bool = False, last_weights: bool = False) -> Path:
+    """A run folder with an untrained, seeded tiny SR-REDSIM. ``positive_biases``: biases drawn in
+    [0, 0.05) so its output is not all zero; ``last_weights``: also last weights that differ from
+    the best (scaled kernels, raised biases)."""
+    import keras
+
+    from srredsim.config import RunConfig
+    from srredsim.models import build_model
+    from srredsim.runfolder import WEIGHTS_BEST, WEIGHTS_LAST, save_run_skeleton
+
+    raw = {"model": {"filters": filters, "depth": depth},
+           "metadata": {"name": "Tiny SR-REDSIM test", "authors": ["Test Author"], "license": "MIT",
+                        "training_data": "synthetic test data"}}
+    if normalization:
+        raw["normalization"] = normalization
+    cfg = RunConfig.from_dict(raw)
+    keras.utils.set_random_seed(1)  # kernels too: an unlucky draw (other tests move the global RNG) outputs all zero
+    model = build_model(cfg.model)
+    rng = np.random.default_rng(1)
+    for layer in model.layers if positive_biases else []:
+        w = layer.get_weights()
+        if len(w) == 2:
+            w[1] = rng.uniform(0.0, 0.05, w[1].shape).astype("float32")
+            layer.set_weights(w)
+    save_run_skeleton(path, cfg)
+    model.save_weights(path / WEIGHTS_BEST)
+    if last_weights:
+        for layer in model.layers:
+            w = layer.get_weights()
+            if len(w) == 2:
+                layer.set_weights([w[0] * 1.3, w[1] + 0.01])
+        model.save_weights(path / WEIGHTS_LAST)
+    return path
+
+
 def write_toy_folder(root: Path, n_train: int = 4, n_test: int = 0, size: int = 32, seed: int = 0,
                      angles: int = 3, phases: int = 5, pixel_size_um: float = 0.08) -> Path:
     from srredsim.tiff import write_sr_image, write_tiff
@@ -114,25 +150,6 @@ def tools_missing() -> str | None:
     except SrredsimError as exc:
         return str(exc)
     return None
-
-
-def make_tiny_run(run: Path, mode: str = "percentile") -> Path:
-    """A run folder with an untrained 4-filter, depth-2 SR-REDSIM (seeded)."""
-    import keras
-
-    from srredsim.config import RunConfig
-    from srredsim.models import build_model
-    from srredsim.runfolder import save_run_skeleton
-
-    norm: dict = {"mode": mode}
-    if mode == "global":
-        norm.update(x_min=100.0, x_max=3000.0, y_min=0.0, y_max=2.0)
-    config = RunConfig.model_validate({"model": {"filters": 4, "depth": 2}, "normalization": norm})
-    keras.utils.set_random_seed(1)
-    model = build_model(config.model)
-    save_run_skeleton(run, config)
-    model.save_weights(run / "weights_best.weights.h5")
-    return run
 
 
 def srredsim_cli(*args: str, timeout: float = 900) -> subprocess.CompletedProcess:

@@ -129,11 +129,11 @@ def test_seed_workflow_quick(tmp_path):
 
 @pytest.mark.slow
 def test_bioimageio_core_example_on_a_tiny_package(tmp_path):
-    from test_export import make_run
+    from conftest import make_tiny_run
 
     from srredsim.export.api import export_run
 
-    run = make_run(tmp_path / "tiny")
+    run = make_tiny_run(tmp_path / "tiny", depth=1, positive_biases=True)
     package = tmp_path / "tiny.bioimageio.zip"
     export_run(run, "bioimageio", package, test_size=32)
     out = tmp_path / "out"

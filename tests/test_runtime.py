@@ -9,36 +9,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from conftest import make_tiny_run
 from srredsim.errors import SrredsimError
-
-
-def make_run(path: Path, filters: int = 8, depth: int = 2) -> Path:
-    """A tiny run folder whose best and last weights differ (positive biases: non-zero output)."""
-    from srredsim.config import RunConfig
-    from srredsim.models import build_model
-    from srredsim.runfolder import WEIGHTS_BEST, WEIGHTS_LAST, save_run_skeleton
-
-    cfg = RunConfig.from_dict({"model": {"filters": filters, "depth": depth}})
-    model = build_model(cfg.model)
-    rng = np.random.default_rng(1)
-    for layer in model.layers:
-        w = layer.get_weights()
-        if len(w) == 2:
-            w[1] = rng.uniform(0.0, 0.05, w[1].shape).astype("float32")
-            layer.set_weights(w)
-    save_run_skeleton(path, cfg)
-    model.save_weights(path / WEIGHTS_BEST)
-    for layer in model.layers:
-        w = layer.get_weights()
-        if len(w) == 2:
-            layer.set_weights([w[0] * 1.3, w[1] + 0.01])
-    model.save_weights(path / WEIGHTS_LAST)
-    return path
 
 
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory) -> Path:
-    return make_run(tmp_path_factory.mktemp("runtime") / "tiny")
+    return make_tiny_run(tmp_path_factory.mktemp("runtime") / "tiny", filters=8, depth=2, positive_biases=True,
+                         last_weights=True)
 
 
 @pytest.fixture(scope="module")

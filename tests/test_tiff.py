@@ -41,6 +41,25 @@ def test_hyperstack_angles_phases_are_flattened_angle_major(tmp_path):
     np.testing.assert_array_equal(raw[1 * 5 + 2], a[1, 2])
 
 
+def _bad_stack(path, case):
+    """Write the bad raw stack ``case`` to ``path`` ("missing": write nothing)."""
+    import tifffile
+
+    from srredsim.tiff import write_tiff
+
+    if case == "2d":
+        write_tiff(path, np.ones((8, 8), np.uint16))
+    elif case == "frames":
+        write_tiff(path, np.ones((9, 8, 8), np.uint16))
+    elif case == "corrupt":
+        path.write_bytes(b"II*\x00garbage" * 10)
+    elif case == "nan":
+        a = np.ones((15, 8, 8), np.float32)
+        a[3, 2, 2] = np.nan
+        tifffile.imwrite(path, a)
+    return path
+
+
 @pytest.mark.parametrize("case,match", [
     ("2d", "expected a raw SIM stack"),
     ("frames", "has 9 frames, expected 15"),
@@ -49,22 +68,10 @@ def test_hyperstack_angles_phases_are_flattened_angle_major(tmp_path):
     ("missing", "no such file"),
 ])
 def test_bad_raw_inputs(tmp_path, case, match):
-    from srredsim.tiff import read_raw_stack, write_tiff
-    import tifffile
+    from srredsim.tiff import read_raw_stack
 
-    p = tmp_path / "x.tif"
-    if case == "2d":
-        write_tiff(p, np.ones((8, 8), np.uint16))
-    elif case == "frames":
-        write_tiff(p, np.ones((9, 8, 8), np.uint16))
-    elif case == "corrupt":
-        p.write_bytes(b"II*\x00garbage" * 10)
-    elif case == "nan":
-        a = np.ones((15, 8, 8), np.float32)
-        a[3, 2, 2] = np.nan
-        tifffile.imwrite(p, a)
     with pytest.raises(SrredsimError, match=match):
-        read_raw_stack(p, frames=15)
+        read_raw_stack(_bad_stack(tmp_path / "x.tif", case), frames=15)
 
 
 @pytest.mark.parametrize("case,match", [
@@ -74,17 +81,10 @@ def test_bad_raw_inputs(tmp_path, case, match):
     ("missing", "no such file"),
 ])
 def test_header_check_reads_no_pixels_and_fails_like_a_full_read(tmp_path, case, match):
-    from srredsim.tiff import read_stack_header, write_tiff
+    from srredsim.tiff import read_stack_header
 
-    p = tmp_path / "x.tif"
-    if case == "2d":
-        write_tiff(p, np.ones((8, 8), np.uint16))
-    elif case == "frames":
-        write_tiff(p, np.ones((9, 8, 8), np.uint16))
-    elif case == "corrupt":
-        p.write_bytes(b"II*\x00garbage" * 10)
     with pytest.raises(SrredsimError, match=match):
-        read_stack_header(p, frames=15)
+        read_stack_header(_bad_stack(tmp_path / "x.tif", case), frames=15)
 
 
 def test_header_of_a_stack_and_a_hyperstack(tmp_path):

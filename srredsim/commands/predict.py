@@ -94,8 +94,8 @@ def run(args) -> int:
     if is_shipped_name(args.model) and str(args.model) == DEFAULT:  # the shipped model for the data's layout
         args.model = resolve(DEFAULT, frames=read_stack_header(inputs[0]).shape[0])
     frames = model_frames(args.model, args.weights)
-    for path in inputs:  # bad headers fail before the model is opened (and its engine measured)
-        read_stack_header(path, frames=frames)
+    # bad headers fail before the model is opened (and its engine measured); predict_files reuses them
+    headers = [read_stack_header(path, frames=frames) for path in inputs]
     progress_line = (lambda m: None) if args.quiet else (lambda m: print(m, file=sys.stderr))
     model = open_model(args.model, engine=args.engine, precision=args.precision, weights=args.weights,
                        log=progress_line)
@@ -112,7 +112,7 @@ def run(args) -> int:
 
         for done in predict_files(model, inputs, outputs, optics=given, order=args.order, strict=args.strict,
                                   tile=args.tile, halo=args.halo, batch_size=args.batch_size,
-                                  progress=bar.update, log=total, warn=warn):
+                                  progress=bar.update, log=total, warn=warn, headers=headers):
             px = f", {done.pixel_size_um:.4g} um/px" if done.pixel_size_um else ""
             # the result line (stdout, also under --quiet): where it went and what was assumed
             bar.write(f"{done.input.name} -> {done.output}  {done.shape[1]}x{done.shape[0]}{px}; {done.note}",

@@ -18,6 +18,7 @@ import numpy as np
 import pytest
 import yaml
 
+from conftest import make_tiny_run
 from srredsim.errors import SrredsimError
 
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
@@ -25,36 +26,9 @@ os.environ.setdefault("BIOIMAGEIO_HTTP_TIMEOUT", "1")
 
 
 # ---- fixtures ---------------------------------------------------------------------------------
-def make_run(path: Path, normalization: dict | None = None, filters: int = 4, depth: int = 1) -> Path:
-    """A run folder with a tiny SR-REDSIM whose biases are positive, so its output is not all zero."""
-    from srredsim.config import RunConfig
-    from srredsim.models import build_model
-    from srredsim.runfolder import WEIGHTS_BEST, save_run_skeleton
-
-    raw = {"model": {"filters": filters, "depth": depth},
-           "metadata": {"name": "Tiny SR-REDSIM test", "authors": ["Test Author"], "license": "MIT",
-                        "training_data": "synthetic test data"}}
-    if normalization:
-        raw["normalization"] = normalization
-    cfg = RunConfig.from_dict(raw)
-    import keras
-
-    keras.utils.set_random_seed(1)  # kernels too: an unlucky draw (other tests move the global RNG) outputs all zero
-    model = build_model(cfg.model)
-    rng = np.random.default_rng(1)
-    for layer in model.layers:
-        w = layer.get_weights()
-        if len(w) == 2:
-            w[1] = rng.uniform(0.0, 0.05, w[1].shape).astype("float32")
-            layer.set_weights(w)
-    save_run_skeleton(path, cfg)
-    model.save_weights(path / WEIGHTS_BEST)
-    return path
-
-
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory) -> Path:
-    return make_run(tmp_path_factory.mktemp("run") / "tiny")
+    return make_tiny_run(tmp_path_factory.mktemp("run") / "tiny", depth=1, positive_biases=True)
 
 
 @pytest.fixture(scope="module")
@@ -520,8 +494,9 @@ def test_global_normalization_package_validates(tmp_path):
     from srredsim.export.validate import validate_package
     from srredsim.runtime import open_model
 
-    run = make_run(tmp_path / "glob", normalization={"mode": "global", "x_min": 100.0, "x_max": 400.0,
-                                                     "y_min": 0.0, "y_max": 2000.0})
+    run = make_tiny_run(tmp_path / "glob", normalization={"mode": "global", "x_min": 100.0, "x_max": 400.0,
+                                                          "y_min": 0.0, "y_max": 2000.0},
+                        depth=1, positive_biases=True)
     pkg = export_run(run, "bioimageio", tmp_path / "g.bioimageio.zip", test_size=32).outputs["bioimageio"]
     rdf = yaml.safe_load(zipfile.ZipFile(pkg).read("rdf.yaml"))
     assert [p["id"] for p in rdf["inputs"][0]["preprocessing"]] == ["ensure_dtype", "scale_linear", "ensure_dtype"]
@@ -551,7 +526,7 @@ def test_full_size_model_exports_and_validates(tmp_path, capsys):
     from srredsim.export.checks import failed_checks, format_table
     from srredsim.export.validate import validate_package
 
-    run = make_run(tmp_path / "full", filters=64, depth=10)
+    run = make_tiny_run(tmp_path / "full", filters=64, depth=10, positive_biases=True)
     t = time.perf_counter()
     result = export_run(run, "all", tmp_path / "out")
     t_export = time.perf_counter() - t

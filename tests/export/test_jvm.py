@@ -322,7 +322,8 @@ def test_globally_normalised_package_scale_linear_pre_and_post(built_jar, tmp_pa
     """The paper's global min/max normalisation: scale_linear before and after the network."""
     import yaml
 
-    run = make_tiny_run(tmp_path / "run", mode="global")
+    run = make_tiny_run(tmp_path / "run", normalization={"mode": "global", "x_min": 100.0, "x_max": 3000.0,
+                                                          "y_min": 0.0, "y_max": 2.0})
     pkg = export_package(run, tmp_path / "global.zip")
     with zipfile.ZipFile(pkg) as z:
         rdf = yaml.safe_load(z.read("rdf.yaml"))
