@@ -49,17 +49,31 @@ class OpticsConfig(_Section):
 
 
 class ModelConfig(_Section):
-    """Network architecture. ``sr_redsim`` is the paper's network (docs/architecture.md, section 3)."""
+    """Network architecture. ``sr_redsim`` is the paper's network (docs/architecture.md, section 3):
+    raw stack in, 2x image out. ``red_net`` is the network of the paper's second method, RED-fairSIM:
+    one classical (fairSIM-equivalent) reconstruction in, the same-size denoised image out; the
+    raw stack goes through :mod:`srredsim.classical` first (:mod:`srredsim.redfairsim`)."""
 
-    architecture: Literal["sr_redsim", "unet"] = "sr_redsim"
+    architecture: Literal["sr_redsim", "unet", "red_net"] = "sr_redsim"
     in_channels: int = Field(15, ge=1, le=256)
-    filters: int = Field(64, ge=1, le=1024, description="SR-REDSIM filters per layer (paper: 64)")
-    depth: int = Field(10, ge=1, le=32, description="SR-REDSIM skip blocks; encoder has 2*depth+1 convolutions")
+    filters: int = Field(64, ge=1, le=1024, description="SR-REDSIM / RED-Net filters per layer (paper: 64)")
+    depth: int = Field(10, ge=1, le=32, description="SR-REDSIM / RED-Net skip blocks; encoder has 2*depth+1 convolutions")
     unet_base_filters: int = Field(16, ge=1, le=512)
     unet_levels: int = Field(5, ge=1, le=7, description="U-Net down/up levels; H and W must be divisible by 2**levels")
     unet_output_activation: Literal["sigmoid", "relu", "linear"] = Field(
         "sigmoid", description="U-Net output: the seed's sigmoid, or SR-REDSIM's ReLU (the sigmoid saturates and "
                                "can collapse to a constant output on sparse fluorescence targets)")
+
+    @property
+    def scale(self) -> int:
+        """Output pixels per input pixel along x and y: 2 for the raw-stack networks, 1 for
+        ``red_net`` (its input already lies on the 2x grid)."""
+        return 1 if self.architecture == "red_net" else 2
+
+    @property
+    def takes_raw(self) -> bool:
+        """True when the network's input is the raw stack (False: a reconstructed SR image)."""
+        return self.architecture != "red_net"
 
 
 class NormalizationConfig(_Section):
@@ -179,7 +193,14 @@ class RunConfig(_Section):
 
     @model_validator(mode="after")
     def _consistent(self):
-        if self.model.in_channels != self.optics.frames:
+        if not self.model.takes_raw:
+            if self.model.in_channels != 1:
+                raise ValueError(f"model.in_channels must be 1 for {self.model.architecture} (one reconstructed "
+                                 f"image), got {self.model.in_channels}")
+            if self.data.widefield_fraction:
+                raise ValueError(f"data.widefield_fraction is for networks that read the raw stack, not "
+                                 f"{self.model.architecture}")
+        elif self.model.in_channels != self.optics.frames:
             raise ValueError(
                 f"model.in_channels ({self.model.in_channels}) must equal optics.angles x optics.phases "
                 f"({self.optics.angles} x {self.optics.phases} = {self.optics.frames})")

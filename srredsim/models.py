@@ -1,4 +1,4 @@
-"""Network builders: SR-REDSIM (the paper's network) and the U-Net variant of the seed notebook.
+"""Network builders: SR-REDSIM (the paper's network), RED-Net (its RED-fairSIM) and the seed's U-Net.
 
 SR-REDSIM (Shah et al., Photonics Research 9, B168, 2021; docs/architecture.md, section 3) is a RED-Net style
 encoder-decoder working at the raw resolution, followed by a learned 2x up-sampling:
@@ -59,6 +59,38 @@ def build_sr_redsim(in_channels: int = 15, filters: int = 64, depth: int = 10, n
     layers = keras.layers
     deconv1 = layers.Conv2D if inference else layers.Conv2DTranspose
     inp = keras.Input(shape=(None, None, in_channels), name="raw")
+    x = _red_body(inp, filters, depth, deconv1)
+    x = layers.Conv2DTranspose(filters, 3, strides=2, padding="same", activation="relu", name="up_deconv")(x)
+    # the output layer computes in float32 under a mixed-precision policy (a stable loss)
+    out = deconv1(1, 3, padding="same", activation="relu", name="sr", dtype="float32")(x)
+    return keras.Model(inp, out, name=name)
+
+
+def build_red_net(filters: int = 64, depth: int = 10, name: str = "red_net", inference: bool = False):
+    """Build the RED-Net of RED-fairSIM as a channels-last Keras model ``(B, H, W, 1) -> (B, H, W, 1)``.
+
+    The paper's second method (Shah et al. 2021) denoises a classical SIM reconstruction with
+    RED-Net (Mao, Shen and Yang, NeurIPS 2016): the encoder/decoder of SR-REDSIM with symmetric
+    skips, at the reconstruction's own (2x) grid and without the up-sampling; and, as in Mao et
+    al., the input itself is the outermost skip, so the network learns the correction to the
+    classical image (``sr = ReLU(image + f(image))``). ``inference=True``: see
+    :func:`build_sr_redsim`.
+    """
+    keras = _keras()
+    layers = keras.layers
+    deconv1 = layers.Conv2D if inference else layers.Conv2DTranspose
+    inp = keras.Input(shape=(None, None, 1), name="image")
+    x = _red_body(inp, filters, depth, deconv1)
+    # the correction and the sum compute in float32 under a mixed-precision policy (a stable loss)
+    x = deconv1(1, 3, padding="same", name="correction", dtype="float32")(x)
+    x = layers.Add(name="residual_add", dtype="float32")([x, inp])
+    out = layers.ReLU(name="sr", dtype="float32")(x)
+    return keras.Model(inp, out, name=name)
+
+
+def _red_body(inp, filters: int, depth: int, deconv1):
+    """The RED-Net encoder/decoder shared by SR-REDSIM and RED-Net (module docstring)."""
+    layers = _keras().layers
     x = inp
     skips = []
     n_enc = 2 * depth + 1
@@ -72,11 +104,7 @@ def build_sr_redsim(in_channels: int = 15, filters: int = 64, depth: int = 10, n
         x = layers.Add(name=f"dec{k}_add")([x, skips[depth - k]])
         x = layers.ReLU(name=f"dec{k}_relu")(x)
         x = deconv1(filters, 3, padding="same", activation="relu", name=f"dec{k}_deconv_b")(x)
-    x = deconv1(filters, 3, padding="same", activation="relu", name="dec_final_deconv")(x)
-    x = layers.Conv2DTranspose(filters, 3, strides=2, padding="same", activation="relu", name="up_deconv")(x)
-    # the output layer computes in float32 under a mixed-precision policy (a stable loss)
-    out = deconv1(1, 3, padding="same", activation="relu", name="sr", dtype="float32")(x)
-    return keras.Model(inp, out, name=name)
+    return deconv1(filters, 3, padding="same", activation="relu", name="dec_final_deconv")(x)
 
 
 def inference_twin(model, cfg: ModelConfig):
@@ -86,16 +114,19 @@ def inference_twin(model, cfg: ModelConfig):
     computes exactly the ``Conv2D`` with kernel ``K'[i, j, in, out] = K[kh-1-i, kw-1-j, out, in]``
     (the spatially flipped, channel-swapped kernel). TensorFlow and ONNX Runtime run the forward
     convolution 1.5-2x faster on CPUs than the transposed one, so prediction and exports use
-    this twin; training keeps the paper's layers. Only SR-REDSIM has such layers; other
-    architectures are returned unchanged.
+    this twin; training keeps the paper's layers. Only SR-REDSIM and RED-Net have such layers;
+    other architectures are returned unchanged.
     """
-    if cfg.architecture != "sr_redsim":
+    if cfg.architecture not in ("sr_redsim", "red_net"):
         return model
     keras = _keras()
     # the twin computes like the model (float32, or a mixed policy), whatever the global policy is
     policy = next((layer.dtype_policy.name for layer in model.layers if layer.weights), "float32")
     with _global_policy(policy):
-        twin = build_sr_redsim(cfg.in_channels, cfg.filters, cfg.depth, name=model.name, inference=True)
+        if cfg.architecture == "red_net":
+            twin = build_red_net(cfg.filters, cfg.depth, name=model.name, inference=True)
+        else:
+            twin = build_sr_redsim(cfg.in_channels, cfg.filters, cfg.depth, name=model.name, inference=True)
     for layer in model.layers:
         if not layer.weights:
             continue
@@ -155,6 +186,8 @@ def build_model(cfg: ModelConfig):
     if cfg.architecture == "unet":
         return build_unet(cfg.in_channels, cfg.unet_base_filters, cfg.unet_levels,
                           output_activation=cfg.unet_output_activation)
+    if cfg.architecture == "red_net":
+        return build_red_net(cfg.filters, cfg.depth)
     raise ValueError(f"unknown architecture {cfg.architecture!r}")
 
 

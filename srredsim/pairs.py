@@ -72,10 +72,13 @@ class PairedData:
     """A checked, optionally cached list of raw/reference pairs."""
 
     def __init__(self, pairs: list[tuple[Path, Path]], frames: int, norm: NormalizationConfig,
-                 cache_limit_mb: int = 2048, progress: bool = False):
+                 cache_limit_mb: int = 2048, progress: bool = False, scale: int = 2):
+        """``scale``: reference pixels per input pixel (2: raw stack -> 2x image; 1: an image on the
+        2x grid -> the same grid, as RED-Net reads a classical reconstruction)."""
         if not pairs:
             raise SrredsimError("no training pairs")
         self.frames = frames
+        self.scale = int(scale)
         self.pairs: list[Pair] = []
         total_mb = 0.0
         items = pairs
@@ -84,15 +87,16 @@ class PairedData:
 
             items = tqdm(pairs, desc="checking data", unit="pair", leave=False)
         for xp, yp in items:
-            x, _ = read_raw_stack(xp)
+            x = self._read_input(xp)
             if x.shape[0] != frames:
                 raise SrredsimError(f"{xp}: has {x.shape[0]} frames, the model expects {frames} "
                                     f"(angles x phases)")
             y, _ = read_reference(yp)
-            if y.shape != (2 * x.shape[1], 2 * x.shape[2]):
+            s = self.scale
+            if y.shape != (s * x.shape[1], s * x.shape[2]):
                 raise SrredsimError(
-                    f"{yp}: reference is {y.shape[0]}x{y.shape[1]}, expected 2x the raw size of {xp.name} "
-                    f"({2 * x.shape[1]}x{2 * x.shape[2]})")
+                    f"{yp}: reference is {y.shape[0]}x{y.shape[1]}, expected "
+                    f"{'2x the raw size' if s == 2 else 'the size'} of {xp.name} ({s * x.shape[1]}x{s * x.shape[2]})")
             pair = Pair(xp, yp, tuple(x.shape))
             pair.x_range = percentile_range(x, norm.low_percentile, norm.high_percentile)
             pair.y_range = percentile_range(y, norm.low_percentile, norm.high_percentile)
@@ -125,13 +129,19 @@ class PairedData:
         }
 
     def arrays(self, i: int) -> tuple[np.ndarray, np.ndarray]:
-        """Raw ``(H, W, C)`` and reference ``(2H, 2W)`` of pair ``i`` (un-normalised float32)."""
+        """Raw ``(H, W, C)`` and reference ``(sH, sW)`` of pair ``i`` (un-normalised float32; s = scale)."""
         p = self.pairs[i]
         if p.x is not None:
             return p.x, p.y
-        x, _ = read_raw_stack(p.x_path)
+        x = self._read_input(p.x_path)
         y, _ = read_reference(p.y_path)
         return np.moveaxis(x.astype(np.float32), 0, -1), y
+
+    def _read_input(self, path: Path) -> np.ndarray:
+        """``(C, H, W)``: a raw stack, or (scale 1) one image on the 2x grid as one channel."""
+        if self.scale == 1:
+            return read_reference(path)[0][None]
+        return read_raw_stack(path)[0]
 
 
 def normalize_pair(x: np.ndarray, y: np.ndarray, pair: Pair, norm: NormalizationConfig):
@@ -213,6 +223,14 @@ class PatchSampler:
         x = np.broadcast_to(mean, mean.shape[:2] + (self.data.frames,))
         return x, yw, replace(self.data.pairs[i], x_range=xr)
 
+    def _same_grid(self, x, y, pair, r0, c0, k, flip):
+        """Scale-1 pairs (input and reference on one grid): plain crop, rotation and flip."""
+        p = self.patch
+        xp, yp = normalize_pair(x[r0:r0 + p, c0:c0 + p], y[r0:r0 + p, c0:c0 + p], pair, self.norm)
+        if k or flip:
+            xp, yp = _transform(xp, k, flip), _transform(yp, k, flip)
+        return np.ascontiguousarray(xp), np.ascontiguousarray(yp)[..., None]
+
     def _rng(self, epoch: int, stream: int = 0) -> np.random.Generator:
         return np.random.default_rng([self.seed, int(epoch), stream])
 
@@ -229,6 +247,8 @@ class PatchSampler:
             x, y, pair = self.widefield_pair(i)  # training only: validation stays the data as given
         else:
             x, y = self.data.arrays(i)
+        if self.data.scale == 1:
+            return self._same_grid(x, y, pair, r0, c0, k, flip)
         xp = x[r0:r0 + p, c0:c0 + p]
         if k or flip:  # a one-pixel margin (edge-clamped) keeps raw and reference registered
             rows = np.clip(np.arange(2 * r0 - 1, 2 * (r0 + p) + 1), 0, 2 * h - 1)
@@ -280,9 +300,10 @@ def tf_dataset(sampler: PatchSampler, batch_size: int, per_epoch: int, start_epo
 
     c = sampler.data.frames
     p = sampler.patch
+    q = sampler.data.scale * p
     ds = tf.data.Dataset.from_generator(
         lambda: sampler.stream(start_epoch, per_epoch),
-        output_signature=(tf.TensorSpec((p, p, c), tf.float32), tf.TensorSpec((2 * p, 2 * p, 1), tf.float32)))
+        output_signature=(tf.TensorSpec((p, p, c), tf.float32), tf.TensorSpec((q, q, 1), tf.float32)))
     ds = ds.batch(batch_size, drop_remainder=True).prefetch(tf.data.AUTOTUNE)
     opts = tf.data.Options()
     opts.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA

@@ -222,7 +222,8 @@ def _load_initial_weights(model, source: Path, optics=None, model_cfg=None) -> N
             return
     if is_run(source) and optics is not None:
         src = load_run(source).config
-        if (src.model.in_channels != model.input.shape[-1] and src.optics.angles == optics.angles
+        if (src.model.in_channels != model.input.shape[-1] and src.model.takes_raw and model_cfg is not None
+                and model_cfg.takes_raw and src.optics.angles == optics.angles
                 and src.optics.beams == optics.beams == 2):
             _load_other_layout(model, load_run(source).load_model("best"), optics.angles,
                                src.optics.phases, optics.phases)
@@ -427,8 +428,9 @@ def _train(data_dir, out_dir, cfg, chief, start_epoch, rows, write_dir, resume, 
     train_pairs, val_pairs, val_note = _split_validation(data_dir, cfg, seed or 0)
     norm = cfg.normalization
     show = verbose is None and sys.stderr.isatty()
-    train_data = PairedData(train_pairs, cfg.model.in_channels, norm, cfg.data.cache_limit_mb, progress=show)
-    val_data = PairedData(val_pairs, cfg.model.in_channels, norm, cfg.data.cache_limit_mb)
+    train_data = PairedData(train_pairs, cfg.model.in_channels, norm, cfg.data.cache_limit_mb, progress=show,
+                            scale=cfg.model.scale)
+    val_data = PairedData(val_pairs, cfg.model.in_channels, norm, cfg.data.cache_limit_mb, scale=cfg.model.scale)
     if norm.mode == "global" and not norm.has_global_stats:
         stats = train_data.global_stats()
         if stats["x_max"] <= stats["x_min"] or stats["y_max"] <= stats["y_min"]:

@@ -60,17 +60,20 @@ def toy_pair(rng: np.random.Generator, size: int = 32, angles: int = 3, phases: 
 
 
 def make_tiny_run(path: Path, normalization: dict | None = None, filters: int = 4, depth: int = 2,
-                  positive_biases: bool = False, last_weights: bool = False) -> Path:
-    """A run folder with an untrained, seeded tiny SR-REDSIM. ``positive_biases``: biases drawn in
-    [0, 0.05) so its output is not all zero; ``last_weights``: also last weights that differ from
-    the best (scaled kernels, raised biases)."""
+                  positive_biases: bool = False, last_weights: bool = False,
+                  architecture: str = "sr_redsim") -> Path:
+    """A run folder with an untrained, seeded tiny SR-REDSIM (or ``architecture="red_net"``: a tiny
+    RED-Net of RED-fairSIM). ``positive_biases``: biases drawn in [0, 0.05) so its output is not
+    all zero; ``last_weights``: also last weights that differ from the best (scaled kernels,
+    raised biases)."""
     import keras
 
     from srredsim.config import RunConfig
     from srredsim.models import build_model
     from srredsim.runfolder import WEIGHTS_BEST, WEIGHTS_LAST, save_run_skeleton
 
-    raw = {"model": {"filters": filters, "depth": depth},
+    raw = {"model": {"filters": filters, "depth": depth, "architecture": architecture,
+                     "in_channels": 1 if architecture == "red_net" else 15},
            "metadata": {"name": "Tiny SR-REDSIM test", "authors": ["Test Author"], "license": "MIT",
                         "training_data": "synthetic test data"}}
     if normalization:

@@ -1,0 +1,167 @@
+"""RED-fairSIM, the paper's second method: the classical reconstruction first, then a RED-Net.
+
+Shah et al. (Photonics Research 9, B168, 2021) compare SR-REDSIM with RED-fairSIM: fairSIM
+reconstructs the noisy raw stack, and a RED-Net (``model.architecture: red_net``,
+:func:`srredsim.models.build_red_net`) removes the noise and reconstruction artifacts of that 2x
+image. The resolution comes from the classical step, which demodulates the pattern explicitly, so
+this family passes the pattern-removed control by construction; the network only sees one image,
+so one model serves every frame layout (3x3, 3x5) and any microscope the classical step handles.
+
+This module is the classical half as the network sees it:
+
+* :func:`network_input` -- the classical reconstruction of a raw stack, exactly as ``predict``
+  computes it before the network (:mod:`srredsim.classical` with fairSIM's default settings; the
+  settings that match in fairSIM itself are in docs/fiji.md).
+* :func:`write_training_pairs` -- turns simulated training folders (``python -m srredsim.recipes
+  training-data``: raw stacks, their true pattern parameters and targets) into RED-Net pairs
+  ``OUT/trainx`` (classical reconstructions, ``(1, 2H, 2W)``) and ``OUT/trainy`` (the targets).
+
+``python -m srredsim.redfairsim pairs -o OUT SRC_TARGET_FOLDER [...] [--workers N]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from srredsim.config import OpticsConfig
+from srredsim.errors import SrredsimError, atomic_dir
+
+
+def network_input(raw: np.ndarray, optics: OpticsConfig, params=None, opts=None):
+    """The classical reconstruction RED-Net reads: ``(reconstruction, sim_params)``.
+
+    ``raw`` is an angle-major ``(A*P, H, W)`` stack; ``params`` (a :class:`SimParams` or its dict)
+    skips the pattern estimation; ``opts`` are :class:`srredsim.classical.ReconOptions` (default:
+    fairSIM's defaults, as ``srredsim reconstruct`` uses them). Raises :class:`SrredsimError`
+    when the pattern cannot be found (the network cannot mend a reconstruction that failed).
+    """
+    from srredsim.classical import ReconOptions, reconstruct
+
+    rec = reconstruct(raw, optics, params=params, opts=opts or ReconOptions())
+    return rec.sr, rec.params
+
+
+def _training_optics(meta: dict) -> OpticsConfig:
+    o = meta["optics"]
+    return OpticsConfig(**{k: o[k] for k in ("na", "wavelength_nm", "pixel_size_um", "refractive_index",
+                                             "angles", "phases", "beams")})
+
+
+def _known_params(meta: dict) -> dict:
+    return {"angles": meta["angles"], "phases": meta["phases"], "beams": meta["beams"],
+            "size": meta["size"], "pixel_size_um": meta["pixel_size_um"], "estimated": False}
+
+
+def _one(job) -> str:
+    """Reconstruct one training stack with its true pattern; write input and target."""
+    from srredsim.classical import ReconOptions
+    from srredsim.tiff import read_raw_stack, read_reference, write_tiff
+
+    raw_path, params_path, target_path, out_x, out_y = job
+    meta = json.loads(Path(params_path).read_text())
+    raw, _ = read_raw_stack(raw_path)
+    optics = _training_optics(meta)
+    # the simulated fields are periodic: no border fade (inside a real frame there is none either)
+    sr, _ = network_input(raw, optics, params=_known_params(meta), opts=ReconOptions(fade_px=0))
+    target, _ = read_reference(target_path)
+    if target.shape != sr.shape:
+        raise SrredsimError(f"{target_path}: target {target.shape} does not match the reconstruction {sr.shape}")
+    px = optics.pixel_size_um / 2
+    write_tiff(out_x, sr[None].astype(np.float32), pixel_size_um=px)
+    write_tiff(out_y, target[None].astype(np.float32), pixel_size_um=px)
+    return Path(raw_path).name
+
+
+def _jobs(source: Path, dest: Path, tag: str) -> list[tuple]:
+    """One job per pair of a recipe target folder (``SRC/<target>`` with trainx/trainy/testx/testy,
+    the pattern parameters in ``SRC/params``)."""
+    params_dir = source.parent / "params"
+    if not params_dir.is_dir():
+        raise SrredsimError(f"{source}: expected a target folder of `python -m srredsim.recipes training-data` "
+                            f"(its parent holds params/ with the true pattern of every stack)")
+    jobs = []
+    for xs, ys in (("trainx", "trainy"), ("testx", "testy")):
+        if not (source / xs).is_dir():
+            continue
+        for raw in sorted((source / xs).glob("*.tif")):
+            target = source / ys / raw.name
+            params = params_dir / (raw.stem + ".json")
+            if not target.is_file() or not params.is_file():
+                raise SrredsimError(f"{raw}: no {target} or {params} beside it")
+            jobs.append((str(raw), str(params), str(target), str(dest / xs / f"{tag}_{raw.name}"),
+                         str(dest / ys / f"{tag}_{raw.name}")))
+    if not jobs:
+        raise SrredsimError(f"{source}: no trainx/*.tif stacks")
+    return jobs
+
+
+def write_training_pairs(out: str | os.PathLike, sources: list[str | os.PathLike], workers: int = 1,
+                         progress: bool = True, overwrite: bool = False) -> Path:
+    """Write RED-Net training pairs from recipe target folders (see the module docstring).
+
+    Every source contributes all of its stacks (files are prefixed with the source's layout and
+    folder name, so 3x3 and 3x5 sets mix in one folder). The folder appears only when complete.
+    """
+    from concurrent.futures import ProcessPoolExecutor
+
+    out = Path(out)
+    sources = [Path(s) for s in sources]
+    recipes = []
+    with atomic_dir(out, overwrite=overwrite) as tmp:
+        jobs = []
+        for src in sources:
+            recipe_path = src.parent / "recipe.json"
+            recipe = json.loads(recipe_path.read_text()) if recipe_path.is_file() else {}
+            tag = f"{recipe.get('phases', 'x')}ph_{src.parent.name}"
+            recipes.append({"source": str(src.resolve()), **recipe})
+            jobs += _jobs(src, tmp, tag)
+        for sub in ("trainx", "trainy", "testx", "testy"):
+            (tmp / sub).mkdir()
+        done = 0
+        with ProcessPoolExecutor(max_workers=max(1, workers)) as pool:
+            for _ in pool.map(_one, jobs, chunksize=16):
+                done += 1
+                if progress and (done % 500 == 0 or done == len(jobs)):
+                    print(f"  {done}/{len(jobs)} reconstructed", file=sys.stderr, flush=True)
+        names = {r.get("recipe") for r in recipes}
+        (tmp / "recipe.json").write_text(json.dumps({
+            "recipe": names.pop() if len(names) == 1 else "mixed",
+            "red_fairsim": "inputs: classical reconstructions (srredsim.classical, fairSIM defaults, no border "
+                           "fade, true pattern parameters); targets: the sources' targets",
+            "sources": recipes}, indent=1) + "\n")
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m srredsim.redfairsim``: the srredsim command line's vocabulary (-o/--output,
+    --overwrite, --quiet); errors are one line on stderr with exit code 2."""
+    from srredsim.commands import _options as opt
+
+    ap = argparse.ArgumentParser(prog="python -m srredsim.redfairsim", description=__doc__.split("\n\n")[0])
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    p = sub.add_parser("pairs", help="RED-Net training pairs from recipe training folders")
+    opt.add_output(p, "output folder (refused if it exists, unless --overwrite)", required=True, metavar="DIR")
+    opt.add_overwrite(p, "an existing output folder (replaced only once the new one is complete)")
+    opt.add_quiet(p)
+    p.add_argument("sources", nargs="+", type=Path,
+                   help="target folders of `python -m srredsim.recipes training-data`, e.g. DATA/support")
+    p.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="processes (default: all CPUs)")
+    args = ap.parse_args(argv)
+    try:
+        out = write_training_pairs(args.output, args.sources, args.workers, progress=not args.quiet,
+                                   overwrite=args.overwrite)
+    except SrredsimError as exc:
+        print(f"python -m srredsim.redfairsim: error: {exc}", file=sys.stderr)
+        return 2
+    print(out)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
