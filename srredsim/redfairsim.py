@@ -12,6 +12,7 @@ This module is the classical half as the network sees it:
 * :func:`network_input` -- the classical reconstruction of a raw stack, exactly as ``predict``
   computes it before the network (:mod:`srredsim.classical` with fairSIM's default settings; the
   settings that match in fairSIM itself are in docs/fiji.md).
+* :func:`predict_raw` -- both steps on a raw stack with an opened model.
 * :func:`write_training_pairs` -- turns simulated training folders (``python -m srredsim.recipes
   training-data``: raw stacks, their true pattern parameters and targets) into RED-Net pairs
   ``OUT/trainx`` (classical reconstructions, ``(1, 2H, 2W)``) and ``OUT/trainy`` (the targets).
@@ -45,6 +46,18 @@ def network_input(raw: np.ndarray, optics: OpticsConfig, params=None, opts=None)
 
     rec = reconstruct(raw, optics, params=params, opts=opts or ReconOptions())
     return rec.sr, rec.params
+
+
+def predict_raw(handle, raw: np.ndarray, optics: OpticsConfig, params=None, opts=None, tile: int | None = None,
+                progress=None):
+    """RED-fairSIM on a raw stack, both steps: ``(denoised, reconstruction, sim_params)``.
+
+    ``handle`` is a :class:`srredsim.runtime.ModelHandle` of a ``red_net`` model (one input
+    channel, output on the input's grid); the other arguments as in :func:`network_input`.
+    """
+    recon, sim_params = network_input(raw, optics, params=params, opts=opts)
+    out = handle.predict(recon[None], tile=tile, progress=progress)
+    return out, recon, sim_params
 
 
 def _training_optics(meta: dict) -> OpticsConfig:
