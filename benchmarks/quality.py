@@ -1,4 +1,4 @@
-"""Quality versus light: widefield, classical reconstruction and SR-REDSIM on held-out stacks.
+"""Quality versus light: widefield, classical, RED-fairSIM and SR-REDSIM on held-out stacks.
 
 The shape of the paper's comparison (Shah et al. 2021, Figs. 3-5), on simulated data with known
 ground truth. For each light level (mean detected photons per camera pixel per raw frame) it
@@ -10,10 +10,10 @@ scores them with the evaluation protocol (docs/physics.md) against
 * that ground truth band-limited to the SIM support.
 
 Methods: upsampled widefield, the classical (fairSIM-equivalent) reconstruction, the shipped
-SR-REDSIM model of the layout (--phases 5: sim-3x5, 3: sim-3x3), each network also on the
-pattern-removed stack (the standing control, srredsim.controls), and any extra run folders given
-with --model NAME=PATH (e.g. a U-Net; see benchmarks/equal_budget.sh). RED-fairSIM is not
-implemented by this project yet.
+SR-REDSIM model of the layout (--phases 5: sim-3x5, 3: sim-3x3), the shipped RED-fairSIM
+(``red-fairsim``: the classical reconstruction, then a RED-Net; the paper's second method), each
+network also on the pattern-removed stack (the standing control, srredsim.controls), and any
+extra models given with --model NAME=PATH (e.g. a U-Net; see benchmarks/equal_budget.sh).
 
 Prints the tables, the light-efficiency statements against the issue's targets, and writes
 Markdown + CSV (default: benchmarks/results/quality.md, quality.csv).
@@ -58,18 +58,29 @@ def main(argv=None) -> int:
         args.photons, args.count, args.size = "2,20,200", 1, 128
 
     from srredsim.comparison import light_equivalent, markdown_tables, run_comparison, summarize
+    from srredsim.controls import layout_optics
+    from srredsim.redfairsim import RawStackModel
     from srredsim.runtime import open_model
+
+    def opened(path):
+        """A model for raw stacks: RED-fairSIM models run the classical step first (a stack
+        without a pattern -- the control -- goes through as its widefield image)."""
+        m = open_model(path)
+        if m.frames == 1 and getattr(m, "scale", 2) == 1:
+            return RawStackModel(m, layout_optics(args.phases), fallback="widefield")
+        return m
 
     photons = tuple(float(x) for x in args.photons.split(","))
     models = {}
     if not args.no_shipped:
         name = "sim-3x5" if args.phases == 5 else "sim-3x3"
-        models[f"SR-REDSIM {name}"] = open_model(name)
+        models[f"SR-REDSIM {name}"] = opened(name)
+        models["RED-fairSIM"] = opened("red-fairsim")
     for item in args.model:
         name, _, path = item.partition("=")
         if not path:
             p.error(f"--model expects NAME=PATH, got {item!r}")
-        models[name] = open_model(path)
+        models[name] = opened(path)
     t0 = time.perf_counter()
     res = run_comparison(models, photons=photons, count=args.count, size=args.size,
                          progress=lambda m: print(m, file=sys.stderr, flush=True),
@@ -110,7 +121,9 @@ def main(argv=None) -> int:
          if args.model
          else "A U-Net was not trained for this table (benchmarks/results/equal_budget.md compares one "
               "with SR-REDSIM at an equal CPU budget)."),
-        "RED-fairSIM (a denoiser applied to the classical reconstruction) is not implemented by srredsim yet.", "",
+        "RED-fairSIM = the classical reconstruction of the same stack, then the shipped RED-Net (`red-fairsim`); "
+        "its *(pattern removed)* row: the classical step finds no pattern and passes the Wiener-filtered widefield "
+        "image on.", "",
         "## Light efficiency", "", *lines, "## Tables", "", tables]
     text = "\n".join(head)
     print(text)

@@ -60,6 +60,44 @@ def predict_raw(handle, raw: np.ndarray, optics: OpticsConfig, params=None, opts
     return out, recon, sim_params
 
 
+class RawStackModel:
+    """A RED-fairSIM model that takes raw stacks like an SR-REDSIM handle: ``predict(raw)`` runs
+    the classical reconstruction and then the network, so the comparisons, the controls and the
+    benchmarks treat both families alike.
+
+    ``optics`` are the stacks' optics (default: NA 1.4, 525 nm, 80 nm, with 3 angles and the
+    phases the frame count implies). ``fallback="widefield"`` lets a stack without a pattern
+    through as its Wiener-filtered widefield image (what the classical step can give for the
+    pattern-removed control) instead of raising; ``last_params`` keeps the pattern of the last
+    stack, ``last_note`` says when the fallback was taken.
+    """
+
+    def __init__(self, handle, optics: OpticsConfig | None = None, fallback: str = "error"):
+        if getattr(handle, "scale", 1) != 1 or handle.frames != 1:
+            raise SrredsimError(f"{handle.name or handle.source}: not a RED-fairSIM (red_net) model")
+        self.handle, self.optics, self.fallback = handle, optics, fallback
+        self.name = handle.name
+        self.last_params = None
+        self.last_note = ""
+
+    def optics_for(self, raw: np.ndarray) -> OpticsConfig:
+        if self.optics is not None:
+            return self.optics
+        frames = raw.shape[0]
+        if frames % 3 or frames // 3 not in (3, 5):
+            raise SrredsimError(f"a stack of {frames} frames is not 3 angles x 3 or 5 phases: give the optics")
+        return OpticsConfig(phases=frames // 3)
+
+    def predict(self, raw, tile: int | None = None, progress=None, **_):
+        from srredsim.classical import ReconOptions
+
+        out, _, params = predict_raw(self.handle, np.asarray(raw), self.optics_for(raw),
+                                     opts=ReconOptions(fallback=self.fallback), tile=tile, progress=progress)
+        self.last_params = params
+        self.last_note = "; ".join(n for n in params.notes if n.startswith("fallback"))
+        return out
+
+
 def _training_optics(meta: dict) -> OpticsConfig:
     o = meta["optics"]
     return OpticsConfig(**{k: o[k] for k in ("na", "wavelength_nm", "pixel_size_um", "refractive_index",

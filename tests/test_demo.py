@@ -38,7 +38,7 @@ def test_default_is_the_shipped_model_of_the_datas_layout(tmp_path, capsys):
 
     assert resolve("default", frames=9).name == "sim-3x3" and resolve("default", frames=15).name == "sim-3x5"
     assert resolve("default").name == "sim-3x5"
-    with pytest.raises(SrredsimError, match="no shipped model takes 12 frames"):
+    with pytest.raises(SrredsimError, match="no shipped SR-REDSIM model takes 12 frames"):
         default_for_frames(12)
     stack = heldout_stack(200, size=64, index=1, phases=3)
     write_tiff(tmp_path / "nine.tif", stack.raw, pixel_size_um=0.08)
