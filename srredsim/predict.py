@@ -16,8 +16,11 @@ bioimageio.core (the RDF's ``pad: symmetric``) give for an exported package. Whi
 best near borders was measured: benchmarks/border_padding.py.
 
 ``predict_fn`` is any callable mapping a float32 batch ``(B, h, w, C)`` in network units to
-``(B, 2h, 2w, 1)`` (or ``(B, 2h, 2w)``): an engine of :mod:`srredsim.runtime` (Keras, SavedModel,
-ONNX Runtime, OpenVINO) or any function.
+``(B, s*h, s*w, 1)`` (or ``(B, s*h, s*w)``), where ``scale`` s is 2 for the networks that read the
+raw stack (SR-REDSIM, U-Net: output on twice the raw grid) and 1 for the same-grid RED-Net of
+RED-fairSIM (input: one classical reconstruction, output the same size): an engine of
+:mod:`srredsim.runtime` (Keras, SavedModel, ONNX Runtime, OpenVINO) or any function. Tiles, halo
+and blend are counted in input pixels; the output is assembled at ``scale`` times that.
 
 The tiling policy lives here, so every caller gets it: ``tile=None`` (the default everywhere)
 predicts images up to :data:`WHOLE_IMAGE_MAX` pixels in one piece and larger ones in
@@ -105,23 +108,34 @@ def _axis_weights(n: int, start: int, window: int, halo: int, blend: int) -> np.
     return w
 
 
-def _call(predict_fn: PredictFn, batch: np.ndarray) -> np.ndarray:
+def _call(predict_fn: PredictFn, batch: np.ndarray, scale: int = 2) -> np.ndarray:
+    """The network on one batch, as ``(B, scale*h, scale*w)``; a network whose output has another
+    size than its metadata's scale says is a clear error, not a broadcasting failure later."""
     out = np.asarray(predict_fn(batch), dtype=np.float32)
     if out.ndim == 4:
         out = out[..., 0]
+    expected = (batch.shape[0], scale * batch.shape[1], scale * batch.shape[2])
+    if out.shape != expected:
+        raise SrredsimError(f"the network returned {out.shape[-2]}x{out.shape[-1]} pixels for a "
+                            f"{batch.shape[1]}x{batch.shape[2]} input, but its metadata says scale {scale} "
+                            f"({expected[1]}x{expected[2]})")
     return out
 
 
 def predict_normalized(predict_fn: PredictFn, x: np.ndarray, tile: int | None = None,
                        halo: int = 48, blend: int = 8, multiple: int = 1, batch_size: int = 1,
                        progress: Callable[[int], None] | None = None,
-                       border: str | None = BORDER_MODE) -> np.ndarray:
-    """Predict ``(2H, 2W)`` from a normalised ``(H, W, C)`` array, tiling when ``tile`` < H or W.
+                       border: str | None = BORDER_MODE, scale: int = 2) -> np.ndarray:
+    """Predict ``(scale*H, scale*W)`` from a normalised ``(H, W, C)`` array, tiling when ``tile``
+    < H or W.
 
-    ``tile`` is the window edge in raw pixels (including halo); None applies :func:`default_tile`,
-    0 predicts the whole image in one piece. The image is first extended by ``halo`` pixels per
-    side with ``border`` (see :data:`BORDER_MODE`).
+    ``tile`` is the window edge in input pixels (including halo); None applies
+    :func:`default_tile`, 0 predicts the whole image in one piece. The image is first extended by
+    ``halo`` pixels per side with ``border`` (see :data:`BORDER_MODE`). ``scale``: output pixels
+    per input pixel (2: raw stack -> SR image; 1: RED-Net, same grid).
     """
+    if scale not in (1, 2):
+        raise SrredsimError(f"scale must be 1 or 2 (output pixels per input pixel), got {scale}")
     x = np.asarray(x, dtype=np.float32)
     if x.ndim != 3:
         raise SrredsimError(f"expected (H, W, C), got shape {x.shape}")
@@ -136,7 +150,7 @@ def predict_normalized(predict_fn: PredictFn, x: np.ndarray, tile: int | None = 
     h, w, _ = x.shape
     while True:
         try:
-            out = _predict_tiles(predict_fn, x, tile, halo, blend, multiple, batch_size, progress)
+            out = _predict_tiles(predict_fn, x, tile, halo, blend, multiple, batch_size, progress, scale)
             break
         except Exception as exc:  # out of memory in any engine: split further
             if not _is_oom(exc):
@@ -146,7 +160,7 @@ def predict_normalized(predict_fn: PredictFn, x: np.ndarray, tile: int | None = 
             if new <= 2 * halo + blend or new == current:
                 raise SrredsimError(f"out of memory even with {current}-pixel tiles") from None
             tile = new
-    return out[2 * ext: 2 * (h0 - ext), 2 * ext: 2 * (w0 - ext)]
+    return out[scale * ext: scale * (h0 - ext), scale * ext: scale * (w0 - ext)]
 
 
 def _is_oom(exc: Exception) -> bool:
@@ -154,10 +168,11 @@ def _is_oom(exc: Exception) -> bool:
     return any(s in text for s in ("resourceexhausted", "out of memory", "oom", "bad_alloc", "memoryerror"))
 
 
-def _predict_tiles(predict_fn, x, tile, halo, blend, multiple, batch_size, progress):
+def _predict_tiles(predict_fn, x, tile, halo, blend, multiple, batch_size, progress, scale=2):
     h, w, _ = x.shape
+    s = scale
     if tile is None or (tile >= h and tile >= w):
-        out = _call(predict_fn, x[None])[0]
+        out = _call(predict_fn, x[None], s)[0]
         if progress:
             progress(1)
         return out
@@ -167,19 +182,19 @@ def _predict_tiles(predict_fn, x, tile, halo, blend, multiple, batch_size, progr
     step_h = max(1, win_h - 2 * halo - blend)
     step_w = max(1, win_w - 2 * halo - blend)
     ys, xs = _positions(h, win_h, step_h), _positions(w, win_w, step_w)
-    acc = np.zeros((2 * h, 2 * w), np.float32)
-    wsum = np.zeros((2 * h, 2 * w), np.float32)
+    acc = np.zeros((s * h, s * w), np.float32)
+    wsum = np.zeros((s * h, s * w), np.float32)
     windows = [(y0, x0) for y0 in ys for x0 in xs]
     for i in range(0, len(windows), batch_size):
         chunk = windows[i:i + batch_size]
         batch = np.stack([x[y0:y0 + win_h, x0:x0 + win_w] for y0, x0 in chunk])
-        preds = _call(predict_fn, batch)
+        preds = _call(predict_fn, batch, s)
         for (y0, x0), pred in zip(chunk, preds):
-            wy = np.repeat(_axis_weights(h, y0, win_h, halo, blend), 2)
-            wx = np.repeat(_axis_weights(w, x0, win_w, halo, blend), 2)
+            wy = np.repeat(_axis_weights(h, y0, win_h, halo, blend), s)
+            wx = np.repeat(_axis_weights(w, x0, win_w, halo, blend), s)
             wt = wy[:, None] * wx[None, :]
-            acc[2 * y0:2 * (y0 + win_h), 2 * x0:2 * (x0 + win_w)] += wt * pred
-            wsum[2 * y0:2 * (y0 + win_h), 2 * x0:2 * (x0 + win_w)] += wt
+            acc[s * y0:s * (y0 + win_h), s * x0:s * (x0 + win_w)] += wt * pred
+            wsum[s * y0:s * (y0 + win_h), s * x0:s * (x0 + win_w)] += wt
         if progress:
             progress(len(chunk))
     if np.any(wsum <= 0):
@@ -214,22 +229,24 @@ def count_tiles(shape_hw: tuple[int, int], tile: int | None, halo: int, blend: i
 
 
 def stack_to_hwc(raw: np.ndarray) -> np.ndarray:
-    """``(C, H, W)`` raw stack -> ``(H, W, C)`` float32 network layout."""
+    """``(C, H, W)`` raw stack (or ``(1, H, W)`` image) -> ``(H, W, C)`` float32 network layout."""
     return np.moveaxis(np.asarray(raw, dtype=np.float32), 0, -1)
 
 
 def predict_stack(predict_fn: PredictFn, raw: np.ndarray, norm: NormalizationConfig,
                   tile: int | None = None, halo: int = 48, blend: int = 8, multiple: int = 1,
-                  batch_size: int = 1, progress=None, border: str | None = BORDER_MODE) -> np.ndarray:
-    """Normalise a raw ``(C, H, W)`` stack, predict (tiled by the policy unless ``tile`` says
-    otherwise), and map back to reference units.
+                  batch_size: int = 1, progress=None, border: str | None = BORDER_MODE,
+                  scale: int = 2) -> np.ndarray:
+    """Normalise a ``(C, H, W)`` network input -- a raw stack, or for a same-grid model
+    (``scale=1``) one reconstructed image ``(1, H, W)`` --, predict (tiled by the policy unless
+    ``tile`` says otherwise), and map back to reference units: ``(scale*H, scale*W)``.
 
-    Normalisation statistics are computed on the whole stack before tiling, so tiled and
+    Normalisation statistics are computed on the whole input before tiling, so tiled and
     whole-image prediction see the same numbers.
     """
     x = stack_to_hwc(normalize_raw(raw, norm))
     y = predict_normalized(predict_fn, x, tile=tile, halo=halo, blend=blend, multiple=multiple,
-                           batch_size=batch_size, progress=progress, border=border)
+                           batch_size=batch_size, progress=progress, border=border, scale=scale)
     return denormalize_output(y, norm)
 
 
