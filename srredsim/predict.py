@@ -1,4 +1,5 @@
-"""Inference on raw SIM stacks: normalisation, overlapping tiles with blending, any engine.
+"""Inference on raw SIM stacks (and, for RED-fairSIM, on reconstructions): normalisation,
+overlapping tiles with blending, any engine.
 
 The network is fully convolutional, so large stacks are cut into overlapping windows. Every
 window carries ``halo`` pixels of context on each side that touches another window (at least the
@@ -26,7 +27,9 @@ The tiling policy lives here, so every caller gets it: ``tile=None`` (the defaul
 predicts images up to :data:`WHOLE_IMAGE_MAX` pixels in one piece and larger ones in
 :data:`DEFAULT_TILE`-pixel tiles (:func:`default_tile`); ``tile=0`` forces one piece; any other
 number is the tile edge. :func:`predict_files` runs a model over many stacks one at a time,
-checking each stack and resampling it to the model's sampling (:mod:`srredsim.model_optics`).
+checking each stack and resampling it to the model's sampling (:mod:`srredsim.model_optics`);
+for a RED-fairSIM model it reconstructs each raw stack classically first, or takes an already
+reconstructed image as it is.
 """
 
 from __future__ import annotations
