@@ -264,19 +264,22 @@ class PredictedFile(NamedTuple):
     check: object | None  # the stack's srredsim.datacheck.DataCheck (None: not checked)
 
 
-def read_input_headers(inputs, frames: int, scale: int = 2) -> list:
+def read_input_headers(inputs, frames: int, scale: int = 2, optics: dict | None = None) -> list:
     """Every input's header (:func:`srredsim.tiff.read_stack_header`; a 2-D image as ``(1, H, W)``),
     checked against what the model reads before anything is predicted, so a bad file fails fast.
 
     A raw-stack model (``scale`` 2) needs stacks of ``frames`` frames; a 2-D image is refused with
-    a line that says so. A same-grid model (RED-fairSIM, ``scale`` 1) takes a raw stack (its
-    frame layout is checked with the optics, :func:`_red_fairsim_plan`) or one reconstructed image.
+    a line that says so. A same-grid model (RED-fairSIM, ``scale`` 1) takes a raw stack whose
+    frames fit a layout (:func:`red_fairsim_layout`, with ``--angles``/``--phases`` from
+    ``optics``) or one reconstructed image.
     """
     from srredsim.tiff import read_stack_header
 
     headers = []
     for path in inputs:
         h = read_stack_header(path, images=True)
+        if scale == 1 and h.shape[0] > 1:
+            red_fairsim_layout(path, h.shape[0], optics or {})
         if scale != 1 and h.shape[0] != frames:
             if h.shape[0] == 1:
                 raise SrredsimError(
@@ -384,10 +387,31 @@ class _RedPlan(NamedTuple):
     how: str  # where the optics or the pixel size came from (for the note)
 
 
+def red_fairsim_layout(path: Path, frames: int, given: dict) -> dict[str, int]:
+    """``{"angles", "phases"}`` of a raw stack for RED-fairSIM: from the frame count (9: 3x3, 15:
+    3x5) unless ``given`` (the optics flags) names them; a count that fits neither is an error."""
+    n = frames
+    layout = {k: int(given[k]) for k in ("angles", "phases") if given.get(k)}
+    if not layout:
+        if n not in RED_FAIRSIM_LAYOUTS:
+            raise SrredsimError(f"{path}: has {n} frames; RED-fairSIM takes raw stacks of 9 (3 angles x 3 phases) "
+                                f"or 15 (3 x 5) frames -- another layout with --angles and --phases -- or one "
+                                f"reconstructed image")
+        return dict(zip(("angles", "phases"), RED_FAIRSIM_LAYOUTS[n]))
+    if "angles" not in layout:
+        layout["angles"] = n // layout["phases"] if n % layout["phases"] == 0 else 3
+    elif "phases" not in layout:
+        layout["phases"] = max(1, n // layout["angles"])
+    if layout["angles"] * layout["phases"] != n:
+        raise SrredsimError(f"{path}: has {n} frames, but --angles x --phases = {layout['angles']} x "
+                            f"{layout['phases']} = {layout['angles'] * layout['phases']}")
+    return layout
+
+
 def _red_fairsim_plan(path: Path, header, sampling, given: dict) -> _RedPlan:
     """Raw stack or reconstructed image; for a stack its optics: the flags, the TIFF's pixel size,
-    the model's optics for the rest, and angles x phases from the frame count (9: 3x3, 15: 3x5)
-    unless ``--angles``/``--phases`` say otherwise."""
+    the model's optics for the rest, and angles x phases from the frame count
+    (:func:`red_fairsim_layout`)."""
     from srredsim.optics import resolve_optics
 
     base = sampling.optics if sampling is not None else None
@@ -400,20 +424,7 @@ def _red_fairsim_plan(path: Path, header, sampling, given: dict) -> _RedPlan:
                if given.get("pixel_size_um") else "pixel size assumed: half the model's raw pixel" if px
                else "pixel size unknown")
         return _RedPlan(None, (h, w), px, how)
-    layout = {k: given[k] for k in ("angles", "phases") if given.get(k)}
-    if not layout:
-        if n not in RED_FAIRSIM_LAYOUTS:
-            raise SrredsimError(f"{path}: has {n} frames; RED-fairSIM takes raw stacks of 9 (3 angles x 3 phases) "
-                                f"or 15 (3 x 5) frames -- another layout with --angles and --phases -- or one "
-                                f"reconstructed image")
-        layout = dict(zip(("angles", "phases"), RED_FAIRSIM_LAYOUTS[n]))
-    elif "angles" not in layout:
-        layout["angles"] = n // layout["phases"] if n % layout["phases"] == 0 else 3
-    elif "phases" not in layout:
-        layout["phases"] = max(1, n // layout["angles"])
-    if layout["angles"] * layout["phases"] != n:
-        raise SrredsimError(f"{path}: has {n} frames, but --angles x --phases = {layout['angles']} x "
-                            f"{layout['phases']} = {layout['angles'] * layout['phases']}")
+    layout = red_fairsim_layout(path, n, given)
     others = {k: v for k, v in given.items() if k not in ("angles", "phases")}
     o = resolve_optics({**others, **layout}, file_pixel_size_um=tiff_px, base=base)
     how = ("optics given" if others else "pixel size from the TIFF, the model's other optics" if tiff_px
@@ -447,7 +458,7 @@ def _red_fairsim_files(model, inputs, outputs, *, optics, order, strict, check, 
     sampling = getattr(model, "sampling", None)
     given = {k: v for k, v in (optics or {}).items() if v is not None}
     if headers is None:
-        headers = read_input_headers(inputs, model.frames, scale=1)
+        headers = read_input_headers(inputs, model.frames, scale=1, optics=given)
     plans = [_red_fairsim_plan(path, h, sampling, given) for path, h in zip(inputs, headers)]
     tiles = [count_tiles(p.shape, tile, halo, 8, model.size_multiple) for p in plans]
     kw = dict(tile=tile, halo=halo, batch_size=batch_size, progress=progress)

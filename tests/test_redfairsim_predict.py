@@ -208,18 +208,21 @@ def _one_error(code, err, *needles):
     return lines[0]
 
 
-def test_predict_error_lines(red_run, tmp_path, capsys):
+def test_predict_error_lines(red_run, tmp_path, capsys, monkeypatch):
+    from srredsim import runtime
     from srredsim.tiff import write_tiff
 
     rng = np.random.default_rng(0)
     write_tiff(tmp_path / "twelve.tif", rng.poisson(200, (12, 64, 64)).astype(np.uint16))
-    code, _, err = _main(capsys, "predict", red_run, tmp_path / "twelve.tif", "-o", tmp_path / "o.tif", *KERAS)
-    _one_error(code, err, "has 12 frames; RED-fairSIM takes raw stacks of 9", "--angles and --phases")
     raw = _raw(5)
     write_tiff(tmp_path / "raw.tif", raw, pixel_size_um=0.08)
-    code, _, err = _main(capsys, "predict", red_run, tmp_path / "raw.tif", "-o", tmp_path / "o.tif",
-                         "--angles", "3", "--phases", "3", *KERAS)
-    _one_error(code, err, "has 15 frames, but --angles x --phases = 3 x 3 = 9")
+    with monkeypatch.context() as mp:  # a frame layout that does not fit fails before the model is opened
+        mp.setattr(runtime, "open_model", lambda *a, **k: pytest.fail("the model was opened"))
+        code, _, err = _main(capsys, "predict", red_run, tmp_path / "twelve.tif", "-o", tmp_path / "o.tif", *KERAS)
+        _one_error(code, err, "has 12 frames; RED-fairSIM takes raw stacks of 9", "--angles and --phases")
+        code, _, err = _main(capsys, "predict", red_run, tmp_path / "raw.tif", "-o", tmp_path / "o.tif",
+                             "--angles", "3", "--phases", "3", *KERAS)
+        _one_error(code, err, "has 15 frames, but --angles x --phases = 3 x 3 = 9")
     # no pattern (every frame the mean frame): the classical step fails, in one line, and nothing is written
     flat = np.repeat(raw.mean(axis=0, keepdims=True), 15, axis=0).astype(np.uint16)
     write_tiff(tmp_path / "flat.tif", flat, pixel_size_um=0.08)

@@ -101,7 +101,7 @@ def run(args) -> int:
         args.model = resolve(DEFAULT, frames=read_stack_header(inputs[0]).shape[0])
     io = model_io(args.model, args.weights)
     # bad headers fail before the model is opened (and its engine measured); predict_files reuses them
-    headers = read_input_headers(inputs, io.frames, io.scale)
+    headers = read_input_headers(inputs, io.frames, io.scale, given)
     progress_line = (lambda m: None) if args.quiet else (lambda m: print(m, file=sys.stderr))
     model = open_model(args.model, engine=args.engine, precision=args.precision, weights=args.weights,
                        log=progress_line)
