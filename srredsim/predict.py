@@ -1,4 +1,5 @@
-"""Inference on raw SIM stacks: normalisation, overlapping tiles with blending, any engine.
+"""Inference on raw SIM stacks (and, for RED-fairSIM, on reconstructions): normalisation,
+overlapping tiles with blending, any engine.
 
 The network is fully convolutional, so large stacks are cut into overlapping windows. Every
 window carries ``halo`` pixels of context on each side that touches another window (at least the
@@ -16,14 +17,19 @@ bioimageio.core (the RDF's ``pad: symmetric``) give for an exported package. Whi
 best near borders was measured: benchmarks/border_padding.py.
 
 ``predict_fn`` is any callable mapping a float32 batch ``(B, h, w, C)`` in network units to
-``(B, 2h, 2w, 1)`` (or ``(B, 2h, 2w)``): an engine of :mod:`srredsim.runtime` (Keras, SavedModel,
-ONNX Runtime, OpenVINO) or any function.
+``(B, s*h, s*w, 1)`` (or ``(B, s*h, s*w)``), where ``scale`` s is 2 for the networks that read the
+raw stack (SR-REDSIM, U-Net: output on twice the raw grid) and 1 for the same-grid RED-Net of
+RED-fairSIM (input: one classical reconstruction, output the same size): an engine of
+:mod:`srredsim.runtime` (Keras, SavedModel, ONNX Runtime, OpenVINO) or any function. Tiles, halo
+and blend are counted in input pixels; the output is assembled at ``scale`` times that.
 
 The tiling policy lives here, so every caller gets it: ``tile=None`` (the default everywhere)
 predicts images up to :data:`WHOLE_IMAGE_MAX` pixels in one piece and larger ones in
 :data:`DEFAULT_TILE`-pixel tiles (:func:`default_tile`); ``tile=0`` forces one piece; any other
 number is the tile edge. :func:`predict_files` runs a model over many stacks one at a time,
-checking each stack and resampling it to the model's sampling (:mod:`srredsim.model_optics`).
+checking each stack and resampling it to the model's sampling (:mod:`srredsim.model_optics`);
+for a RED-fairSIM model it reconstructs each raw stack classically first, or takes an already
+reconstructed image as it is.
 """
 
 from __future__ import annotations
@@ -105,23 +111,34 @@ def _axis_weights(n: int, start: int, window: int, halo: int, blend: int) -> np.
     return w
 
 
-def _call(predict_fn: PredictFn, batch: np.ndarray) -> np.ndarray:
+def _call(predict_fn: PredictFn, batch: np.ndarray, scale: int = 2) -> np.ndarray:
+    """The network on one batch, as ``(B, scale*h, scale*w)``; a network whose output has another
+    size than its metadata's scale says is a clear error, not a broadcasting failure later."""
     out = np.asarray(predict_fn(batch), dtype=np.float32)
     if out.ndim == 4:
         out = out[..., 0]
+    expected = (batch.shape[0], scale * batch.shape[1], scale * batch.shape[2])
+    if out.shape != expected:
+        raise SrredsimError(f"the network returned {out.shape[-2]}x{out.shape[-1]} pixels for a "
+                            f"{batch.shape[1]}x{batch.shape[2]} input, but its metadata says scale {scale} "
+                            f"({expected[1]}x{expected[2]})")
     return out
 
 
 def predict_normalized(predict_fn: PredictFn, x: np.ndarray, tile: int | None = None,
                        halo: int = 48, blend: int = 8, multiple: int = 1, batch_size: int = 1,
                        progress: Callable[[int], None] | None = None,
-                       border: str | None = BORDER_MODE) -> np.ndarray:
-    """Predict ``(2H, 2W)`` from a normalised ``(H, W, C)`` array, tiling when ``tile`` < H or W.
+                       border: str | None = BORDER_MODE, scale: int = 2) -> np.ndarray:
+    """Predict ``(scale*H, scale*W)`` from a normalised ``(H, W, C)`` array, tiling when ``tile``
+    < H or W.
 
-    ``tile`` is the window edge in raw pixels (including halo); None applies :func:`default_tile`,
-    0 predicts the whole image in one piece. The image is first extended by ``halo`` pixels per
-    side with ``border`` (see :data:`BORDER_MODE`).
+    ``tile`` is the window edge in input pixels (including halo); None applies
+    :func:`default_tile`, 0 predicts the whole image in one piece. The image is first extended by
+    ``halo`` pixels per side with ``border`` (see :data:`BORDER_MODE`). ``scale``: output pixels
+    per input pixel (2: raw stack -> SR image; 1: RED-Net, same grid).
     """
+    if scale not in (1, 2):
+        raise SrredsimError(f"scale must be 1 or 2 (output pixels per input pixel), got {scale}")
     x = np.asarray(x, dtype=np.float32)
     if x.ndim != 3:
         raise SrredsimError(f"expected (H, W, C), got shape {x.shape}")
@@ -136,7 +153,7 @@ def predict_normalized(predict_fn: PredictFn, x: np.ndarray, tile: int | None = 
     h, w, _ = x.shape
     while True:
         try:
-            out = _predict_tiles(predict_fn, x, tile, halo, blend, multiple, batch_size, progress)
+            out = _predict_tiles(predict_fn, x, tile, halo, blend, multiple, batch_size, progress, scale)
             break
         except Exception as exc:  # out of memory in any engine: split further
             if not _is_oom(exc):
@@ -146,7 +163,7 @@ def predict_normalized(predict_fn: PredictFn, x: np.ndarray, tile: int | None = 
             if new <= 2 * halo + blend or new == current:
                 raise SrredsimError(f"out of memory even with {current}-pixel tiles") from None
             tile = new
-    return out[2 * ext: 2 * (h0 - ext), 2 * ext: 2 * (w0 - ext)]
+    return out[scale * ext: scale * (h0 - ext), scale * ext: scale * (w0 - ext)]
 
 
 def _is_oom(exc: Exception) -> bool:
@@ -154,10 +171,11 @@ def _is_oom(exc: Exception) -> bool:
     return any(s in text for s in ("resourceexhausted", "out of memory", "oom", "bad_alloc", "memoryerror"))
 
 
-def _predict_tiles(predict_fn, x, tile, halo, blend, multiple, batch_size, progress):
+def _predict_tiles(predict_fn, x, tile, halo, blend, multiple, batch_size, progress, scale=2):
     h, w, _ = x.shape
+    s = scale
     if tile is None or (tile >= h and tile >= w):
-        out = _call(predict_fn, x[None])[0]
+        out = _call(predict_fn, x[None], s)[0]
         if progress:
             progress(1)
         return out
@@ -167,19 +185,19 @@ def _predict_tiles(predict_fn, x, tile, halo, blend, multiple, batch_size, progr
     step_h = max(1, win_h - 2 * halo - blend)
     step_w = max(1, win_w - 2 * halo - blend)
     ys, xs = _positions(h, win_h, step_h), _positions(w, win_w, step_w)
-    acc = np.zeros((2 * h, 2 * w), np.float32)
-    wsum = np.zeros((2 * h, 2 * w), np.float32)
+    acc = np.zeros((s * h, s * w), np.float32)
+    wsum = np.zeros((s * h, s * w), np.float32)
     windows = [(y0, x0) for y0 in ys for x0 in xs]
     for i in range(0, len(windows), batch_size):
         chunk = windows[i:i + batch_size]
         batch = np.stack([x[y0:y0 + win_h, x0:x0 + win_w] for y0, x0 in chunk])
-        preds = _call(predict_fn, batch)
+        preds = _call(predict_fn, batch, s)
         for (y0, x0), pred in zip(chunk, preds):
-            wy = np.repeat(_axis_weights(h, y0, win_h, halo, blend), 2)
-            wx = np.repeat(_axis_weights(w, x0, win_w, halo, blend), 2)
+            wy = np.repeat(_axis_weights(h, y0, win_h, halo, blend), s)
+            wx = np.repeat(_axis_weights(w, x0, win_w, halo, blend), s)
             wt = wy[:, None] * wx[None, :]
-            acc[2 * y0:2 * (y0 + win_h), 2 * x0:2 * (x0 + win_w)] += wt * pred
-            wsum[2 * y0:2 * (y0 + win_h), 2 * x0:2 * (x0 + win_w)] += wt
+            acc[s * y0:s * (y0 + win_h), s * x0:s * (x0 + win_w)] += wt * pred
+            wsum[s * y0:s * (y0 + win_h), s * x0:s * (x0 + win_w)] += wt
         if progress:
             progress(len(chunk))
     if np.any(wsum <= 0):
@@ -214,34 +232,63 @@ def count_tiles(shape_hw: tuple[int, int], tile: int | None, halo: int, blend: i
 
 
 def stack_to_hwc(raw: np.ndarray) -> np.ndarray:
-    """``(C, H, W)`` raw stack -> ``(H, W, C)`` float32 network layout."""
+    """``(C, H, W)`` raw stack (or ``(1, H, W)`` image) -> ``(H, W, C)`` float32 network layout."""
     return np.moveaxis(np.asarray(raw, dtype=np.float32), 0, -1)
 
 
 def predict_stack(predict_fn: PredictFn, raw: np.ndarray, norm: NormalizationConfig,
                   tile: int | None = None, halo: int = 48, blend: int = 8, multiple: int = 1,
-                  batch_size: int = 1, progress=None, border: str | None = BORDER_MODE) -> np.ndarray:
-    """Normalise a raw ``(C, H, W)`` stack, predict (tiled by the policy unless ``tile`` says
-    otherwise), and map back to reference units.
+                  batch_size: int = 1, progress=None, border: str | None = BORDER_MODE,
+                  scale: int = 2) -> np.ndarray:
+    """Normalise a ``(C, H, W)`` network input -- a raw stack, or for a same-grid model
+    (``scale=1``) one reconstructed image ``(1, H, W)`` --, predict (tiled by the policy unless
+    ``tile`` says otherwise), and map back to reference units: ``(scale*H, scale*W)``.
 
-    Normalisation statistics are computed on the whole stack before tiling, so tiled and
+    Normalisation statistics are computed on the whole input before tiling, so tiled and
     whole-image prediction see the same numbers.
     """
     x = stack_to_hwc(normalize_raw(raw, norm))
     y = predict_normalized(predict_fn, x, tile=tile, halo=halo, blend=blend, multiple=multiple,
-                           batch_size=batch_size, progress=progress, border=border)
+                           batch_size=batch_size, progress=progress, border=border, scale=scale)
     return denormalize_output(y, norm)
 
 
 class PredictedFile(NamedTuple):
-    """One stack done by :func:`predict_files`."""
+    """One file done by :func:`predict_files`."""
 
     input: Path
     output: Path
     shape: tuple[int, int]  # of the written image
     pixel_size_um: float | None  # of the written image (half the raw pixel)
-    note: str  # what was assumed or done about the optics (one line)
+    note: str  # what was done (for RED-fairSIM: which steps) and assumed about the optics (one line)
     check: object | None  # the stack's srredsim.datacheck.DataCheck (None: not checked)
+
+
+def read_input_headers(inputs, frames: int, scale: int = 2, optics: dict | None = None) -> list:
+    """Every input's header (:func:`srredsim.tiff.read_stack_header`; a 2-D image as ``(1, H, W)``),
+    checked against what the model reads before anything is predicted, so a bad file fails fast.
+
+    A raw-stack model (``scale`` 2) needs stacks of ``frames`` frames; a 2-D image is refused with
+    a line that says so. A same-grid model (RED-fairSIM, ``scale`` 1) takes a raw stack whose
+    frames fit a layout (:func:`red_fairsim_layout`, with ``--angles``/``--phases`` from
+    ``optics``) or one reconstructed image.
+    """
+    from srredsim.tiff import read_stack_header
+
+    headers = []
+    for path in inputs:
+        h = read_stack_header(path, images=True)
+        if scale == 1 and h.shape[0] > 1:
+            red_fairsim_layout(path, h.shape[0], optics or {})
+        if scale != 1 and h.shape[0] != frames:
+            if h.shape[0] == 1:
+                raise SrredsimError(
+                    f"{path}: is one {h.shape[1]}x{h.shape[2]} image; expected a raw SIM stack (frames, H, W): this "
+                    f"model reconstructs raw stacks ({frames} frames); an already reconstructed image is the input "
+                    f"of a RED-fairSIM model")
+            raise SrredsimError(f"{path}: has {h.shape[0]} frames, expected {frames}")
+        headers.append(h)
+    return headers
 
 
 def predict_files(model, inputs, outputs, *, optics: dict | None = None, order: str = "angle-major",
@@ -249,6 +296,11 @@ def predict_files(model, inputs, outputs, *, optics: dict | None = None, order: 
                   batch_size: int = 1, progress=None, log=None, warn=None, headers=None):
     """Predict raw stack files one at a time (read, check, predict, write, then the next), so a
     folder of any size needs the memory of one stack.
+
+    A same-grid model (``model.scale == 1``: RED-fairSIM's RED-Net) takes raw stacks -- the
+    classical reconstruction first, then the network (:func:`srredsim.redfairsim.predict_raw`)
+    -- and already reconstructed SR images, which only the network runs on: see
+    :func:`_red_fairsim_files`. The rest of this text is about raw-stack models.
 
     ``model`` is a model handle (``.predict(raw, tile=, halo=, batch_size=, progress=)``,
     ``.frames``, ``.halo``, ``.size_multiple``, ``.pixel_size_um`` and, where known,
@@ -263,18 +315,23 @@ def predict_files(model, inputs, outputs, *, optics: dict | None = None, order: 
     model's sampling when its optics differ (:func:`srredsim.model_optics.predict_with_optics`),
     predicted and written on twice the stack's own grid. ``log`` gets the total tile count once
     the first stack has been read. ``headers``: the inputs' :func:`srredsim.tiff.read_stack_header`
-    results when the caller has already checked them against ``model.frames`` (not read again).
+    results when the caller has already checked them (:func:`read_input_headers`; not read again).
     Yields a :class:`PredictedFile` after each file is written.
     """
+    if getattr(model, "scale", 2) == 1:
+        yield from _red_fairsim_files(model, inputs, outputs, optics=optics, order=order, strict=strict,
+                                      check=check, tile=tile, halo=halo, batch_size=batch_size,
+                                      progress=progress, log=log, warn=warn, headers=headers)
+        return
     from srredsim.frameorder import to_angle_major
     from srredsim.model_optics import ModelSampling, data_optics, model_grid_shape, predict_with_optics
-    from srredsim.tiff import read_raw_stack, read_stack_header, write_sr_image
+    from srredsim.tiff import read_raw_stack, write_sr_image
 
     halo = model.halo if halo is None else halo
     sampling: ModelSampling | None = getattr(model, "sampling", None)
     given = {k: v for k, v in (optics or {}).items() if v is not None}
     if headers is None:
-        headers = [read_stack_header(p, frames=model.frames) for p in inputs]
+        headers = read_input_headers(inputs, model.frames)
     plans, data = [], []
     for path, h in zip(inputs, headers):
         o = None if sampling is None else data_optics(sampling.optics, given, h.meta.pixel_size_um)
@@ -314,3 +371,158 @@ def predict_files(model, inputs, outputs, *, optics: dict | None = None, order: 
         del raw
         yield PredictedFile(path, out, sr.shape, px, note, result)
 
+
+
+# ---- RED-fairSIM: the classical reconstruction, then a same-grid network ------------------------
+#: raw frame layouts RED-fairSIM recognises by their frame count alone (angles, phases)
+RED_FAIRSIM_LAYOUTS = {9: (3, 3), 15: (3, 5)}
+
+
+class _RedPlan(NamedTuple):
+    """What :func:`_red_fairsim_files` will do with one input, decided from its header."""
+
+    optics: object | None  # the raw stack's OpticsConfig; None: an already reconstructed image
+    shape: tuple[int, int]  # of the network's input (the reconstruction: twice the raw frames)
+    pixel_size_um: float | None  # of the result: half the raw pixel, or the image's own
+    how: str  # where the optics or the pixel size came from (for the note)
+
+
+def red_fairsim_layout(path: Path, frames: int, given: dict) -> dict[str, int]:
+    """``{"angles", "phases"}`` of a raw stack for RED-fairSIM: from the frame count (9: 3x3, 15:
+    3x5) unless ``given`` (the optics flags) names them; a count that fits neither is an error."""
+    n = frames
+    layout = {k: int(given[k]) for k in ("angles", "phases") if given.get(k)}
+    if not layout:
+        if n not in RED_FAIRSIM_LAYOUTS:
+            raise SrredsimError(f"{path}: has {n} frames; RED-fairSIM takes raw stacks of 9 (3 angles x 3 phases) "
+                                f"or 15 (3 x 5) frames -- another layout with --angles and --phases -- or one "
+                                f"reconstructed image")
+        return dict(zip(("angles", "phases"), RED_FAIRSIM_LAYOUTS[n]))
+    if "angles" not in layout:
+        layout["angles"] = n // layout["phases"] if n % layout["phases"] == 0 else 3
+    elif "phases" not in layout:
+        layout["phases"] = max(1, n // layout["angles"])
+    if layout["angles"] * layout["phases"] != n:
+        raise SrredsimError(f"{path}: has {n} frames, but --angles x --phases = {layout['angles']} x "
+                            f"{layout['phases']} = {layout['angles'] * layout['phases']}")
+    return layout
+
+
+def _red_fairsim_plan(path: Path, header, sampling, given: dict) -> _RedPlan:
+    """Raw stack or reconstructed image; for a stack its optics: the flags, the TIFF's pixel size,
+    the model's optics for the rest, and angles x phases from the frame count
+    (:func:`red_fairsim_layout`)."""
+    from srredsim.optics import resolve_optics
+
+    base = sampling.optics if sampling is not None else None
+    n, h, w = header.shape
+    tiff_px = header.meta.pixel_size_um
+    if n == 1:  # an SR image: its own pixel size, else half the raw pixel given or the model's
+        raw_px = given.get("pixel_size_um") or (base.pixel_size_um if base is not None else None)
+        px = tiff_px or (raw_px / 2 if raw_px else None)
+        how = ("pixel size from the TIFF" if tiff_px else "pixel size: half the given raw pixel"
+               if given.get("pixel_size_um") else "pixel size assumed: half the model's raw pixel" if px
+               else "pixel size unknown")
+        return _RedPlan(None, (h, w), px, how)
+    layout = red_fairsim_layout(path, n, given)
+    others = {k: v for k, v in given.items() if k not in ("angles", "phases")}
+    o = resolve_optics({**others, **layout}, file_pixel_size_um=tiff_px, base=base)
+    how = ("optics given" if others else "pixel size from the TIFF, the model's other optics" if tiff_px
+           else "no optics given: the model's" if base is not None else "no optics given: srredsim's defaults")
+    return _RedPlan(o, (2 * h, 2 * w), o.pixel_size_um / 2, how)
+
+
+def _optics_text(o) -> str:
+    return f"NA {o.na:g}, {o.wavelength_nm:g} nm, {o.pixel_size_um * 1000:.1f} nm pixels"
+
+
+def pattern_summary(params) -> str:
+    """The estimated pattern in a few words: period and modulation per angle."""
+    angles = params.to_dict()["angles"]
+    periods = "/".join(f"{a['period_um'] * 1000:.0f}" if a["period_um"] else "?" for a in angles)
+    mods = "/".join(f"{a['modulations'][-1]:.2f}" for a in angles)
+    return f"pattern period {periods} nm, modulation {mods}" + ("" if params.estimated else " (given)")
+
+
+def _red_fairsim_files(model, inputs, outputs, *, optics, order, strict, check, tile, halo, batch_size,
+                       progress, log, warn, headers):
+    """:func:`predict_files` for a same-grid model: each input is a raw stack (checked as for
+    SR-REDSIM, reordered to angle-major, reconstructed classically, then denoised; the result has
+    half the raw pixel size) or one reconstructed SR image (denoised only; its own pixel size).
+    No resampling: the classical step adapts to the microscope, the network sees its image."""
+    from srredsim.frameorder import to_angle_major
+    from srredsim.redfairsim import ClassicalStepFailed, predict_raw
+    from srredsim.tiff import read_raw_stack, read_reference, write_sr_image
+
+    halo = model.halo if halo is None else halo
+    sampling = getattr(model, "sampling", None)
+    given = {k: v for k, v in (optics or {}).items() if v is not None}
+    if headers is None:
+        headers = read_input_headers(inputs, model.frames, scale=1, optics=given)
+    plans = [_red_fairsim_plan(path, h, sampling, given) for path, h in zip(inputs, headers)]
+    tiles = [count_tiles(p.shape, tile, halo, 8, model.size_multiple) for p in plans]
+    kw = dict(tile=tile, halo=halo, batch_size=batch_size, progress=progress)
+    for i, (path, out, plan) in enumerate(zip(inputs, outputs, plans)):
+        result = None
+        if plan.optics is None:
+            image, _ = read_reference(path)  # pixels: NaN/Inf are found here
+            _require_signal(image, path)
+            if i == 0 and log:
+                log(sum(tiles))
+            sr = model.predict(image[None], **kw)
+            note = f"RED-Net on a reconstructed image (no classical step; {plan.how})"
+        else:
+            o = plan.optics
+            raw, _ = read_raw_stack(path, frames=o.frames)
+            _require_signal(raw, path)
+            if i == 0 and log:
+                log(sum(tiles))
+            held: list[str] = []
+            if check:
+                result, held = _check_red_stack(raw, o, order, path, sampling, warn, strict)
+            raw = to_angle_major(raw, o.angles, o.phases, order)
+            try:
+                sr, _, params = predict_raw(model, raw, o, **kw)
+            except ClassicalStepFailed as exc:
+                raise SrredsimError(f"{path.name}: the classical reconstruction (RED-fairSIM's first step) failed: "
+                                    f"{_classical_reason(exc)}") from None
+            for line in held if warn else []:
+                warn(line)
+            note = (f"classical reconstruction + RED-Net ({o.angles}x{o.phases}, {_optics_text(o)}; {plan.how}); "
+                    f"{pattern_summary(params)}")
+        px = plan.pixel_size_um
+        write_sr_image(out, sr, raw_pixel_size_um=None if px is None else 2 * px)
+        yield PredictedFile(path, out, sr.shape, px, note, result)
+
+
+def _require_signal(data: np.ndarray, path: Path) -> None:
+    if not np.any(data):
+        raise SrredsimError(f"{path}: the {'image' if data.ndim == 2 else 'stack'} is all zeros")
+
+
+def _check_red_stack(raw, o, order, path, sampling, warn, strict):
+    """The data checks of a raw stack before its classical reconstruction (frame order, phases,
+    pattern; the model's training range of pattern and light where recorded): ``(DataCheck,
+    held-back lines)``. A "no pattern found" warning is held back: when the reconstruction then
+    fails too, its one error line says it; when the reconstruction finds the pattern after all
+    (on the whole frame), the caller prints the warning."""
+    from srredsim.datacheck import check_stack
+
+    result = check_stack(raw, o, order=order, name=path.name,
+                         training_range=None if sampling is None else sampling.training_range)
+    held = [f"{result.name}: warning: {f.message}" for f in result.warnings if f.code == "pattern"]
+    for line in result.lines(notes=False):
+        if warn and line not in held:
+            warn(line)
+    result.enforce(strict)
+    return result, held
+
+
+def _classical_reason(exc: Exception) -> str:
+    """The classical step's own words, with advice that fits predict: the pattern search's advice
+    names reconstruct's flags (--params-in, --fallback), which predict has not."""
+    text = str(exc)
+    if "; check " in text:
+        text = (text.split("; check ")[0] + "; check the optics (--na/--wavelength/--pixel-size, "
+                "--angles/--phases) and the frame order (--order)")
+    return text

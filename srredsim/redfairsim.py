@@ -13,6 +13,7 @@ This module is the classical half as the network sees it:
   computes it before the network (:mod:`srredsim.classical` with fairSIM's default settings; the
   settings that match in fairSIM itself are in docs/fiji.md).
 * :func:`predict_raw` -- both steps on a raw stack with an opened model.
+* :func:`synthetic_reconstruction` -- an SR image of the kind RED-Net reads, for engine tests and timing.
 * :func:`write_training_pairs` -- turns simulated training folders (``python -m srredsim.recipes
   training-data``: raw stacks, their true pattern parameters and targets) into RED-Net pairs
   ``OUT/trainx`` (classical reconstructions, ``(1, 2H, 2W)``) and ``OUT/trainy`` (the targets).
@@ -34,29 +35,40 @@ from srredsim.config import OpticsConfig
 from srredsim.errors import SrredsimError, atomic_dir
 
 
+class ClassicalStepFailed(SrredsimError):
+    """The classical reconstruction could not be made (no pattern found, a stack it cannot take):
+    callers say so in their own words, apart from errors of the network step."""
+
+
 def network_input(raw: np.ndarray, optics: OpticsConfig, params=None, opts=None):
     """The classical reconstruction RED-Net reads: ``(reconstruction, sim_params)``.
 
     ``raw`` is an angle-major ``(A*P, H, W)`` stack; ``params`` (a :class:`SimParams` or its dict)
     skips the pattern estimation; ``opts`` are :class:`srredsim.classical.ReconOptions` (default:
-    fairSIM's defaults, as ``srredsim reconstruct`` uses them). Raises :class:`SrredsimError`
+    fairSIM's defaults, as ``srredsim reconstruct`` uses them). Raises :class:`ClassicalStepFailed`
     when the pattern cannot be found (the network cannot mend a reconstruction that failed).
     """
     from srredsim.classical import ReconOptions, reconstruct
 
-    rec = reconstruct(raw, optics, params=params, opts=opts or ReconOptions())
+    try:
+        rec = reconstruct(raw, optics, params=params, opts=opts or ReconOptions())
+    except ClassicalStepFailed:
+        raise
+    except SrredsimError as exc:
+        raise ClassicalStepFailed(str(exc)) from None
     return rec.sr, rec.params
 
 
 def predict_raw(handle, raw: np.ndarray, optics: OpticsConfig, params=None, opts=None, tile: int | None = None,
-                progress=None):
+                progress=None, **predict_kwargs):
     """RED-fairSIM on a raw stack, both steps: ``(denoised, reconstruction, sim_params)``.
 
     ``handle`` is a :class:`srredsim.runtime.ModelHandle` of a ``red_net`` model (one input
-    channel, output on the input's grid); the other arguments as in :func:`network_input`.
+    channel, output on the input's grid); the other arguments as in :func:`network_input`;
+    ``predict_kwargs`` (``halo``, ``batch_size``) go to ``handle.predict``.
     """
     recon, sim_params = network_input(raw, optics, params=params, opts=opts)
-    out = handle.predict(recon[None], tile=tile, progress=progress)
+    out = handle.predict(recon[None], tile=tile, progress=progress, **predict_kwargs)
     return out, recon, sim_params
 
 
@@ -83,10 +95,9 @@ class RawStackModel:
     def optics_for(self, raw: np.ndarray) -> OpticsConfig:
         if self.optics is not None:
             return self.optics
-        frames = raw.shape[0]
-        if frames % 3 or frames // 3 not in (3, 5):
-            raise SrredsimError(f"a stack of {frames} frames is not 3 angles x 3 or 5 phases: give the optics")
-        return OpticsConfig(phases=frames // 3)
+        from srredsim.predict import red_fairsim_layout
+
+        return OpticsConfig(**red_fairsim_layout(Path("the stack"), raw.shape[0], {}))
 
     def predict(self, raw, tile: int | None = None, progress=None, **_):
         from srredsim.classical import ReconOptions
@@ -96,6 +107,21 @@ class RawStackModel:
         self.last_params = params
         self.last_note = "; ".join(n for n in params.notes if n.startswith("fallback"))
         return out
+
+
+def synthetic_reconstruction(optics: OpticsConfig, size: int = 128, seed: int = 0) -> np.ndarray:
+    """A ``(size, size)`` float32 classical reconstruction of a synthetic raw stack of ``size/2``
+    pixels (:func:`srredsim.export.testdata.synthetic_raw_stack`, the pattern estimated): the
+    input a RED-Net is tested and timed on -- a raw stack would be the wrong kind of image, and
+    noise would not show the network's real arithmetic. At least 64 pixels (the classical step
+    needs 32 raw pixels, an even number)."""
+    from srredsim.export.testdata import synthetic_raw_stack
+
+    size = max(64, int(size))
+    raw_size = -(-size // 2)
+    raw_size += raw_size % 2
+    sr, _ = network_input(synthetic_raw_stack(optics, raw_size, seed=seed), optics)
+    return np.ascontiguousarray(sr[:size, :size], dtype=np.float32)
 
 
 def _training_optics(meta: dict) -> OpticsConfig:

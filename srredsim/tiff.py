@@ -122,11 +122,18 @@ class StackHeader:
     meta: ImageMeta
 
 
-def read_stack_header(path: str | os.PathLike, frames: int | None = None) -> StackHeader:
-    """Check a raw stack's header (shape, type, frame count) without reading its pixels."""
+def read_stack_header(path: str | os.PathLike, frames: int | None = None, images: bool = False) -> StackHeader:
+    """Check a raw stack's header (shape, type, frame count) without reading its pixels.
+
+    ``images``: also accept one 2-D image, as shape ``(1, H, W)`` (``frames`` is not checked for
+    a single image): RED-fairSIM's predict takes a raw stack or an already reconstructed image."""
     path = Path(path)
     _, shape, dtype, axes, pixel_size = _read_series(path, pixels=False)
     shape = _flatten_hyperstack_shape(shape)
+    if images and len(shape) == 2:
+        shape = (1, *shape)
+    if images and len(shape) == 3 and shape[0] == 1:
+        frames = None
     _check_stack_shape(path, shape, dtype, frames)
     return StackHeader(shape=shape, dtype=np.dtype(dtype), meta=ImageMeta(axes=axes, pixel_size_um=pixel_size))
 

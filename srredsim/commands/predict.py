@@ -1,4 +1,4 @@
-"""``srredsim predict MODEL RAW.tif|DIR -o OUT``"""
+"""``srredsim predict MODEL RAW.tif|SR.tif|DIR -o OUT``"""
 
 from __future__ import annotations
 
@@ -18,7 +18,11 @@ DESCRIPTION = (
     "The optics flags say how the data were taken; a stack whose OTF cutoff per pixel lies outside "
     "the model's training range is resampled in Fourier space to the model's sampling and the result "
     "back to twice the stack's grid. Without optics flags the model's optics are assumed (the pixel "
-    "size from the TIFF when it has one), and the output line says so.")
+    "size from the TIFF when it has one), and the output line says so. A RED-fairSIM model (a RED-Net "
+    "on the 2x grid) takes a raw stack -- 9 frames read as 3x3, 15 as 3x5, others with --angles/--phases "
+    "--, reconstructs it classically (fairSIM-equivalent, as `srredsim reconstruct`) and denoises the "
+    "reconstruction; or it takes one already reconstructed SR image (e.g. fairSIM's in Fiji) and only "
+    "denoises it. The output line says which.")
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -26,7 +30,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
     p.add_argument("model", type=Path, help="run folder, bioimage.io package, .onnx, SavedModel folder, "
                    "or a shipped model: sim-3x5, sim-3x3, or default (the one whose frame count fits the data)")
-    p.add_argument("input", type=Path, help="raw stack TIFF or a folder of them")
+    p.add_argument("input", type=Path, help="raw stack TIFF or a folder of them (a RED-fairSIM model also "
+                   "takes reconstructed 2-D SR images)")
     opt.add_output(p, "output TIFF (or folder for a folder input)", required=True, legacy=("--out",))
     opt.add_overwrite(p, "existing output files")
     opt.add_quiet(p)
@@ -34,7 +39,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     opt.add_precision(p)
     p.add_argument("--weights", choices=["best", "last"], default="best", help="which weights of a run folder")
     p.add_argument("--tile", type=int, default=None,
-                   help="tile edge in raw pixels (default: whole image up to 1024 px, else 512; 0: never tile)")
+                   help="tile edge in the network's input pixels: raw pixels, or the reconstruction's for a "
+                        "RED-fairSIM model (default: whole image up to 1024 px, else 512; 0: never tile)")
     p.add_argument("--halo", type=int, default=None, help="context pixels per tile side (default: receptive radius)")
     p.add_argument("--batch-size", type=int, default=1, help="tiles per engine call")
     p.add_argument("--order", choices=ORDERS, default="angle-major", help=ORDER_HELP)
@@ -81,8 +87,8 @@ def run(args) -> int:
 
     from tqdm import tqdm
 
-    from srredsim.predict import predict_files
-    from srredsim.runtime import model_frames, open_model
+    from srredsim.predict import predict_files, read_input_headers
+    from srredsim.runtime import model_io, open_model
     from srredsim.tiff import read_stack_header
 
     inputs, outputs = _plan_outputs(args)
@@ -93,9 +99,9 @@ def run(args) -> int:
 
     if is_shipped_name(args.model) and str(args.model) == DEFAULT:  # the shipped model for the data's layout
         args.model = resolve(DEFAULT, frames=read_stack_header(inputs[0]).shape[0])
-    frames = model_frames(args.model, args.weights)
+    io = model_io(args.model, args.weights)
     # bad headers fail before the model is opened (and its engine measured); predict_files reuses them
-    headers = [read_stack_header(path, frames=frames) for path in inputs]
+    headers = read_input_headers(inputs, io.frames, io.scale, given)
     progress_line = (lambda m: None) if args.quiet else (lambda m: print(m, file=sys.stderr))
     model = open_model(args.model, engine=args.engine, precision=args.precision, weights=args.weights,
                        log=progress_line)
@@ -105,7 +111,8 @@ def run(args) -> int:
             bar.total = n
             bar.refresh()
             if not args.quiet:
-                bar.write(f"{model.describe()}; {len(inputs)} stack(s), {n} tile(s)", file=sys.stderr)
+                what = "stack(s)" if model.takes_raw else "file(s)"  # RED-fairSIM: raw stacks or SR images
+                bar.write(f"{model.describe()}; {len(inputs)} {what}, {n} tile(s)", file=sys.stderr)
 
         def warn(line):
             bar.write(line, file=sys.stderr)

@@ -10,7 +10,7 @@
 * an ``.onnx`` file (channels-last or the ``--nchw`` variant), on ONNX Runtime or OpenVINO;
 * a TensorFlow SavedModel folder, or a zip with ``saved_model.pb`` at its root.
 
-Each artifact becomes a *source* that knows its metadata (normalisation, frames, tiling
+Each artifact becomes a *source* that knows its metadata (normalisation, frames, scale, tiling
 parameters, pixel size), which engines can run it, its content hash and its test tensor; the
 engine and precision are then chosen (:mod:`srredsim.runtime.choice`) and one engine adapter is
 opened. Temporary files (an unpacked zip) live only while :func:`open_model` runs: every engine
@@ -25,7 +25,7 @@ import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, NamedTuple
 
 import numpy as np
 
@@ -42,13 +42,20 @@ TIMING_SIZE = 256
 
 @dataclass
 class ModelHandle:
-    """A model opened on one engine, with what is needed to feed it correctly."""
+    """A model opened on one engine, with what is needed to feed it correctly.
+
+    Two kinds of network are run alike: ``scale`` 2 reads a raw stack of ``frames`` frames and
+    returns the image on twice its grid (SR-REDSIM, U-Net); ``scale`` 1 (``takes_raw`` False) is
+    RED-fairSIM's RED-Net, which reads one image already on the 2x grid -- the classical
+    reconstruction (:mod:`srredsim.redfairsim` runs both steps) -- and returns the same size;
+    its ``frames`` is 1.
+    """
 
     adapter: Engine
     normalization: NormalizationConfig
-    frames: int
+    frames: int  # channels the network reads: the raw frames, or 1 for a same-grid model
     size_multiple: int
-    halo: int
+    halo: int  # context per tile side, in the network's input pixels
     source: Path
     name: str = ""
     kind: str = ""
@@ -59,6 +66,8 @@ class ModelHandle:
     #: the optics and training range the model was trained for (srredsim.model_optics.ModelSampling);
     #: for artifacts that do not record them, the angles x phases and pixel size they do record
     sampling: Any = None
+    #: output pixels per input pixel along y and x: 2 (raw stack -> SR image) or 1 (same grid)
+    scale: int = 2
 
     @property
     def engine(self) -> str:
@@ -69,21 +78,41 @@ class ModelHandle:
         return self.adapter.precision
 
     @property
+    def takes_raw(self) -> bool:
+        """True when the network reads the raw stack; False for a same-grid model (RED-Net), which
+        reads one reconstructed image."""
+        return self.scale != 1
+
+    @property
     def predict_fn(self) -> Callable[[np.ndarray], np.ndarray]:
-        """The engine's batch function: ``(B, h, w, C)`` network units -> ``(B, 2h, 2w, 1)``."""
+        """The engine's batch function: ``(B, h, w, C)`` network units -> ``(B, s*h, s*w, 1)``
+        with s = :attr:`scale` (2, or 1 for a same-grid model)."""
         return self.adapter
 
     def predict(self, raw, tile: int | None = None, halo: int | None = None, batch_size: int = 1,
                 progress=None) -> np.ndarray:
-        """Super-resolve a raw ``(frames, H, W)`` stack: normalise, predict (tiled if ``tile``),
-        map back to reference units. Returns float32 ``(2H, 2W)``."""
+        """Run the network on its input: normalise, predict (tiled by the policy unless ``tile``
+        says otherwise), map back to reference units. Returns float32 ``(scale*H, scale*W)``.
+
+        ``raw`` is a raw ``(frames, H, W)`` stack for a raw-stack model (``(2H, 2W)`` out), or one
+        image on the 2x grid as ``(1, H, W)`` (or ``(H, W)``) for a same-grid model, whose result
+        has the same size (for a raw stack, :func:`srredsim.redfairsim.predict_raw` runs the
+        classical reconstruction first)."""
         from srredsim.predict import predict_stack
 
-        if raw.shape[0] != self.frames:
-            raise SrredsimError(f"the stack has {raw.shape[0]} frames, the model expects {self.frames}")
+        raw = np.asarray(raw)
+        if not self.takes_raw and raw.ndim == 2:
+            raw = raw[None]
+        if raw.ndim != 3 or raw.shape[0] != self.frames:
+            if not self.takes_raw:
+                raise SrredsimError(f"this model denoises one reconstructed image (1, H, W); got shape "
+                                    f"{raw.shape} (a raw stack goes through srredsim.redfairsim.predict_raw)")
+            raise SrredsimError(f"the stack has shape {raw.shape}, the model expects ({self.frames}, H, W)"
+                                if raw.ndim != 3 else
+                                f"the stack has {raw.shape[0]} frames, the model expects {self.frames}")
         return predict_stack(self.adapter, raw, self.normalization, tile=tile,
                              halo=self.halo if halo is None else halo, multiple=self.size_multiple,
-                             batch_size=batch_size, progress=progress)
+                             batch_size=batch_size, progress=progress, scale=self.scale)
 
     def describe(self) -> str:
         """One line: the model, the engine and precision that run it, the CPU path, why."""
@@ -123,14 +152,22 @@ class _Source:
         raise NotImplementedError
 
     def test_raw(self, size: int = TEST_SIZE) -> np.ndarray:
-        """The model's own raw test stack ``(frames, H, W)`` or batch ``(1, H, W, frames)``."""
+        """The model's own test input, ``(frames, H, W)`` or a batch ``(1, H, W, frames)``: a raw
+        stack, or for a same-grid model an SR image ``(1, H, W)`` (see :meth:`_synthetic_raw`)."""
         return self._synthetic_raw(size)
 
     def _synthetic_raw(self, size: int) -> np.ndarray:
+        """A synthetic input of edge ``size``: a raw SIM stack; for a same-grid model (scale 1) the
+        classical reconstruction of one (what RED-Net reads), so that engines are compared and
+        timed on the kind of image they will run on."""
         from srredsim.export.testdata import synthetic_raw_stack
 
         m = self.fields["size_multiple"]
         size = -(-size // m) * m
+        if self.fields.get("scale", 2) == 1:
+            from srredsim.redfairsim import synthetic_reconstruction
+
+            return synthetic_reconstruction(self.optics or OpticsConfig(), size, seed=0)[None]
         optics = self.optics or _optics_for(self.fields["frames"])
         if optics is None:
             return np.random.default_rng(0).integers(90, 4000, (self.fields["frames"], size, size)).astype(np.uint16)
@@ -170,11 +207,17 @@ def _optics_for(frames: int) -> OpticsConfig | None:
 
 
 def _meta_fields(meta: dict[str, Any] | None, frames: int | None = None) -> dict[str, Any]:
+    """A source's fields from srredsim metadata; ``frames``: the network's input channels where
+    the artifact shows them (an ONNX or SavedModel input), else None."""
     from srredsim.export.meta import halo as _halo, size_multiple as _sm
 
     meta = meta or {}
     mc = meta.get("model")
-    frames = int(meta.get("frames") or frames or 15)
+    scale = artifact_scale(meta)
+    if scale == 1:  # the metadata's "frames" may be the raw layout of training; the network reads one image
+        frames = int(frames or (mc.in_channels if mc else 1))
+    else:
+        frames = int(meta.get("frames") or frames or 15)
     if isinstance(meta.get("optics"), dict):  # recorded by srredsim >= 0.2 exports
         sampling = ModelSampling.from_dict(meta, source="the model's srredsim metadata")
     else:
@@ -188,7 +231,24 @@ def _meta_fields(meta: dict[str, Any] | None, frames: int | None = None) -> dict
         size_multiple=int(meta.get("size_multiple") or (_sm(mc) if mc else 1)),
         halo=int(meta.get("halo") or (_halo(mc) if mc else 16)),
         model_config=mc,
+        scale=scale,
     )
+
+
+def artifact_scale(meta: dict[str, Any]) -> int:
+    """Output pixels per input pixel of an exported network: the srredsim metadata's ``scale``
+    (written by exports since issue 15; a package made elsewhere: from its axes), else its
+    network configuration's, else 2 (every artifact before RED-fairSIM was a 2x network)."""
+    mc = meta.get("model")
+    raw = meta.get("scale")
+    try:
+        scale = int(raw) if raw is not None else (mc.scale if mc is not None else 2)
+    except (TypeError, ValueError):
+        raise SrredsimError(f"the model's srredsim metadata has scale {raw!r}, expected 1 or 2") from None
+    if scale not in (1, 2):
+        raise SrredsimError(f"the model's output is {scale}x its input; srredsim runs 2x (raw stack) "
+                            "and 1x (RED-fairSIM) networks only")
+    return scale
 
 
 def _meta_optics(meta: dict[str, Any] | None) -> OpticsConfig | None:
@@ -209,9 +269,9 @@ class _RunSource(_Source):
         cfg = run.config
         run.weights_path(which)  # a clear error now if these weights are missing
         super().__init__(run.path, run.path.name, dict(
-            normalization=cfg.normalization, pixel_size_um=cfg.optics.pixel_size_um, frames=cfg.optics.frames,
+            normalization=cfg.normalization, pixel_size_um=cfg.optics.pixel_size_um, frames=cfg.model.in_channels,
             size_multiple=size_multiple(cfg.model), halo=halo(cfg.model), model_config=cfg.model,
-            sampling=ModelSampling.from_config(cfg)), cfg.optics)
+            sampling=ModelSampling.from_config(cfg), scale=cfg.model.scale), cfg.optics)
         self.run, self.which = run, which
 
     def open_engine(self, engine: str, precision: str) -> Engine:
@@ -423,16 +483,28 @@ def open_model(path: str | os.PathLike, engine: str = "auto", precision: str = "
                        **source.fields)
 
 
-def model_frames(path: str | os.PathLike, weights: str = "best") -> int:
-    """The number of raw frames a model takes, from its metadata (no engine is opened or measured):
+class ModelIO(NamedTuple):
+    """What a model reads and returns, known before it is opened (see :func:`model_io`)."""
+
+    frames: int  # channels of the network input (raw frames; 1 for a same-grid model)
+    scale: int  # output pixels per input pixel (2; 1: RED-fairSIM's RED-Net on a reconstruction)
+
+
+def model_io(path: str | os.PathLike, weights: str = "best") -> ModelIO:
+    """A model's input channels and scale from its metadata (no engine is opened or measured):
     commands check their inputs with it before the slow part starts."""
     from srredsim.pretrained import resolve
 
     source = _source(resolve(path), weights)
     try:
-        return int(source.fields["frames"])
+        return ModelIO(int(source.fields["frames"]), int(source.fields.get("scale", 2)))
     finally:
         source.close()
+
+
+def model_frames(path: str | os.PathLike, weights: str = "best") -> int:
+    """The number of channels (raw frames) a model's network reads (see :func:`model_io`)."""
+    return model_io(path, weights).frames
 
 
 def auto_choice(path: str | os.PathLike, weights: str = "best") -> str:

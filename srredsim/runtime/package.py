@@ -84,9 +84,12 @@ def metadata_from_rdf(rdf: dict[str, Any]) -> dict[str, Any]:
     """srredsim metadata of a package: ``config.srredsim`` or, failing that, what the RDF implies."""
     cfg = (rdf.get("config") or {}) if isinstance(rdf.get("config"), dict) else {}
     meta = parse_metadata(cfg.get(META_KEY))
+    scale = axes_scale(rdf)
     if meta is not None:
+        if meta.get("scale") is None and meta.get("model") is None and scale:
+            meta["scale"] = scale
         return meta
-    meta = {}
+    meta = {"scale": scale or 2}
     inputs, outputs = rdf.get("inputs") or [{}], rdf.get("outputs") or [{}]
     ipt, out = inputs[0], outputs[0]
     for ax in ipt.get("axes") or []:
@@ -96,7 +99,7 @@ def metadata_from_rdf(rdf: dict[str, Any]) -> dict[str, Any]:
             meta.setdefault("size_multiple", int(ax["size"].get("step") or 1))
     for ax in out.get("axes") or []:
         if isinstance(ax, dict) and ax.get("type") == "space" and ax.get("halo"):
-            meta["halo"] = int(ax["halo"]) // 2
+            meta["halo"] = int(ax["halo"]) // meta["scale"]  # the output's halo, in input pixels
     pre = [p for p in ipt.get("preprocessing") or [] if p.get("id") != "ensure_dtype"]
     post = [p for p in out.get("postprocessing") or [] if p.get("id") != "ensure_dtype"]
     norm: NormalizationConfig
@@ -123,3 +126,38 @@ def metadata_from_rdf(rdf: dict[str, Any]) -> dict[str, Any]:
     meta["normalization"] = norm
     meta["model"] = None
     return meta
+
+
+def axes_scale(rdf: dict[str, Any]) -> int | None:
+    """Output pixels per input pixel along x, as the RDF's first output declares it; None when
+    it does not say (no output x sized from the input).
+
+    Format 0.5: the output x axis is sized from an input axis by ``SizeReference``, and the spec
+    computes ``out = in_size * in_axis.scale / out_axis.scale`` (scales default to 1). Format
+    0.4: ``shape: {reference_tensor, scale: [...]}`` with the factor per axis of ``axes``.
+    """
+    inputs, outputs = rdf.get("inputs") or [{}], rdf.get("outputs") or [{}]
+    out = outputs[0] if isinstance(outputs[0], dict) else {}
+    shape = out.get("shape")
+    if isinstance(shape, dict) and isinstance(out.get("axes"), str) and "x" in out["axes"]:  # format 0.4
+        factors = shape.get("scale") or []
+        i = out["axes"].index("x")
+        return _whole(factors[i]) if i < len(factors) else None
+    axes = [a for a in out.get("axes") or [] if isinstance(a, dict)]
+    ox = next((a for a in axes if a.get("id") == "x" and isinstance(a.get("size"), dict)), None)
+    if ox is None:
+        return None
+    ref = ox["size"]
+    source = next((t for t in inputs if isinstance(t, dict) and t.get("id") == ref.get("tensor_id")), inputs[0])
+    ix = next((a for a in source.get("axes") or [] if isinstance(a, dict) and a.get("id") == ref.get("axis_id")), None)
+    if ix is None:
+        return None
+    return _whole(float(ix.get("scale") or 1.0) / float(ox.get("scale") or 1.0))
+
+
+def _whole(value: Any) -> int | None:
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        return None
+    return int(round(v)) if v > 0 and abs(v - round(v)) < 1e-6 else None
