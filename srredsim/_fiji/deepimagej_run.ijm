@@ -1,4 +1,6 @@
 // Run an SR-REDSIM bioimage.io package with DeepImageJ on a raw SIM stack and save the result.
+// (A RED-fairSIM package takes one classical SIM reconstruction instead, e.g. fairSIM's result:
+// give that image as input; the result has its size and pixel size.)
 //
 // Headless (no display needed):
 //   ./ImageJ-linux64 --headless --console -macro deepimagej_run.ijm \
@@ -21,7 +23,8 @@
 //     (Stack.setDimensions), after checking their number against the model's channel names.
 //  2. DeepImageJ runs on that image (run("DeepImageJ Run", ...) without input_path) and saves
 //     <title>_sr.tif in the output folder.
-//  3. DeepImageJ saves the result without a pixel size: it is set here to half the raw one.
+//  3. DeepImageJ saves the result without a pixel size: it is set here to the input's divided by
+//     the model's scale (half the raw one for SR-REDSIM; the reconstruction's for RED-fairSIM).
 //
 // DeepImageJ macro syntax, by version (run("DeepImageJ Run", "<options>")):
 //   3.1 and newer : model_path=[...] input_path=[...] output_folder=[...] display_output=null
@@ -70,6 +73,13 @@ if (input != "") {
 frames = expectedFrames(rdf);
 getDimensions(width, height, channels, slices, timepoints);
 planes = channels * slices * timepoints;
+if (frames == -1) {
+    // RED-fairSIM: one classical reconstruction in, no frames to rearrange
+    if (planes != 1)
+        exit("this RED-fairSIM model takes one classical SIM reconstruction (e.g. fairSIM's result), not a "
+             + planes + "-plane stack: reconstruct the raw stack first");
+    frames = 0;
+}
 if (channels == 1 && planes > 1) {
     Stack.setDimensions(planes, 1, 1);   // the pages (z-slices or time points) become channels
     print("made the " + planes + " planes channels");
@@ -98,16 +108,20 @@ result = output + File.separator + title + "_sr.tif";
 if (!File.exists(result)) exit("DeepImageJ wrote no " + result);
 print("DeepImageJ finished in " + d2s((getTime() - t0) / 1000, 1) + " s");
 
-// 3. the result's pixel size: half the raw one (each raw pixel becomes 2 x 2)
+// 3. the result's pixel size: the input's divided by the model's scale (its output pixels per input
+//    pixel: 2 for SR-REDSIM, each raw pixel becomes 2 x 2; 1 for RED-fairSIM)
 if (unit != "pixel" && unit != "pixels" && pixelWidth > 0) {
     open(result);
-    setVoxelSize(pixelWidth / 2, pixelHeight / 2, 1, unit);
+    scale = round(getWidth() / width);
+    if (scale < 1) scale = 1;
+    setVoxelSize(pixelWidth / scale, pixelHeight / scale, 1, unit);
     saveAs("Tiff", result);
     close();
 }
 print("result: " + result);
 
-// The number of raw frames the package expects: its input channel names (a0p0, a0p1, ...).
+// The number of raw frames the package expects: its input channel names (a0p0, a0p1, ...);
+// -1 for a RED-fairSIM package (its one input channel is named sim_reconstruction).
 function expectedFrames(rdfPath) {
     if (!File.exists(rdfPath)) return 0;
     lines = split(File.openAsString(rdfPath), "\n");
@@ -115,6 +129,7 @@ function expectedFrames(rdfPath) {
     for (i = 0; i < lines.length; i++) {
         line = String.trim(lines[i]);
         if (matches(line, "- *a[0-9]+p[0-9]+ *")) n++;
+        if (matches(line, "- *sim_reconstruction *")) return -1;
     }
     return n;
 }

@@ -42,8 +42,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--documentation", default=None, help="your own documentation.md instead of the generated one")
     g.add_argument("--git-repo", default=None, help="repository URL (note: any URL is probed when validating)")
     g.add_argument("--test-input", default=None,
-                   help="raw stack TIFF for the package's test input and cover (default: a synthetic stack)")
-    g.add_argument("--test-size", type=int, default=128, help="edge of the test input in raw pixels")
+                   help="raw stack TIFF for the package's test input and cover (default: a synthetic stack); "
+                        "for a RED-fairSIM (red_net) model the stack is reconstructed classically, or give "
+                        "one reconstructed image")
+    g.add_argument("--test-size", type=int, default=128,
+                   help="edge of the test input in raw pixels (red_net: its reconstruction has twice as many)")
     p.add_argument("--no-verify", action="store_true",
                    help="skip the self-check that the exported engines reproduce Keras to 1e-4")
 

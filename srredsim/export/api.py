@@ -62,25 +62,33 @@ def default_output(fmt: str, name: str, nchw: bool = False) -> Path:
 
 
 def check_model_io(model, config) -> None:
-    """The network must take ``frames`` channels and return one channel at twice the size."""
+    """The network must take ``frames`` channels and return one channel at twice the size (RED-Net:
+    one channel in, one channel of the same size out)."""
     channels = model.input_shape[-1]
-    if channels != config.optics.frames:
+    if config.model.takes_raw and channels != config.optics.frames:
         raise SrredsimError(f"the network takes {channels} input channels but the optics say "
                             f"{config.optics.frames} frames ({config.optics.angles} angles x {config.optics.phases} phases)")
+    if not config.model.takes_raw and channels != config.model.in_channels:
+        raise SrredsimError(f"the network takes {channels} input channels; a {config.model.architecture} reads "
+                            f"{config.model.in_channels} (one reconstructed image)")
     import keras
 
+    s = config.model.scale
     probe = 32 * max(1, int(config.model.architecture == "unet") * 2 ** config.model.unet_levels // 32)
     out = model.compute_output_spec(keras.KerasTensor((1, probe, probe, channels)))
-    if tuple(out.shape) != (1, 2 * probe, 2 * probe, 1):
+    if tuple(out.shape) != (1, s * probe, s * probe, 1):
         raise SrredsimError(f"the network maps (1, {probe}, {probe}, {channels}) to {tuple(out.shape)}; "
-                            f"expected (1, {2 * probe}, {2 * probe}, 1)")
+                            f"expected (1, {s * probe}, {s * probe}, 1)")
 
 
 def prepare_test_input(config, test_input: str | os.PathLike | None, test_size: int | None, seed: int = 0) -> np.ndarray:
-    """A raw ``(C, H, W)`` stack whose H and W are valid input sizes ``min + n*step``."""
+    """The network's test input ``(C, H, W)`` whose H and W are valid input sizes ``min + n*step``:
+    a raw stack, or for RED-Net (:func:`prepare_image_test_input`) a classical reconstruction."""
     from srredsim.export.bioimageio_package import parameterized_size
-    from srredsim.export.testdata import crop_center, synthetic_raw_stack
+    from srredsim.export.testdata import synthetic_raw_stack
 
+    if not config.model.takes_raw:
+        return prepare_image_test_input(config, test_input, test_size, seed)
     minimum, step = parameterized_size(config)
     want = max(minimum, int(test_size or 128))
     want = minimum + (want - minimum) // step * step
@@ -89,6 +97,42 @@ def prepare_test_input(config, test_input: str | os.PathLike | None, test_size: 
     from srredsim.tiff import read_raw_stack
 
     raw, _ = read_raw_stack(test_input, frames=config.optics.frames)
+    return _crop_valid(raw, test_input, want, minimum, step)
+
+
+def prepare_image_test_input(config, test_input: str | os.PathLike | None, test_size: int | None,
+                             seed: int = 0) -> np.ndarray:
+    """RED-Net's test input ``(1, H, W)``: the classical reconstruction of a raw stack, on the 2x grid.
+
+    ``test_size`` is the raw stack's edge, as for the raw-stack networks (default 128: a 256 x 256
+    reconstruction); the reconstruction is made a valid input size. ``test_input`` is a raw stack
+    TIFF (``angles x phases`` frames, reconstructed here as ``srredsim reconstruct`` does) or one
+    reconstructed image (e.g. fairSIM's), used as it is."""
+    from srredsim.export.bioimageio_package import parameterized_size
+    from srredsim.export.testdata import synthetic_reconstruction
+
+    minimum, step = parameterized_size(config)
+    want = max(minimum, 2 * int(test_size or 128))
+    want = minimum + (want - minimum) // step * step
+    if test_input is None:  # (min and step are multiples of 16: an even size, a whole raw stack)
+        return synthetic_reconstruction(config.optics, want, seed=seed)
+    from srredsim.tiff import read_raw_stack, read_reference
+
+    try:
+        image, _ = read_reference(test_input)  # one image: a reconstruction already
+        image = image[None]
+    except SrredsimError:
+        from srredsim.redfairsim import network_input
+
+        raw, _ = read_raw_stack(test_input, frames=config.optics.frames)
+        sr, _ = network_input(raw, config.optics)
+        image = np.asarray(sr, np.float32)[None]
+    return _crop_valid(image, test_input, want, minimum, step)
+
+
+def _crop_valid(raw: np.ndarray, test_input, want: int, minimum: int, step: int) -> np.ndarray:
+    from srredsim.export.testdata import crop_center
+
     _, h, w = raw.shape
     avail = min(h, w, want)
     if avail < minimum:
@@ -205,7 +249,7 @@ def _probe_input(cfg, size: int = 32) -> np.ndarray:
     m = size_multiple(cfg.model)
     size = max(m, size // m * m)
     rng = np.random.default_rng(0)
-    return rng.random((1, size, size, cfg.optics.frames), dtype=np.float32)
+    return rng.random((1, size, size, cfg.model.in_channels), dtype=np.float32)
 
 
 def _export_onnx(model, cfg, path: Path, nchw: bool, verify: bool, result: ExportResult, log, proto=None):
@@ -215,7 +259,10 @@ def _export_onnx(model, cfg, path: Path, nchw: bool, verify: bool, result: Expor
     key = "onnx_nchw" if nchw else "onnx"
     t = time.perf_counter()
     log(f"converting to ONNX (opset 17{', NCHW' if nchw else ''})")
-    proto = proto or convert_to_onnx(model, nchw=nchw, metadata={META_KEY: metadata_json(cfg)})
+    from srredsim.export import input_id
+
+    proto = proto or convert_to_onnx(model, nchw=nchw, metadata={META_KEY: metadata_json(cfg)},
+                                     input_id=input_id(cfg.model), scale=cfg.model.scale)
     save_onnx(proto, path)
     if verify:
         x = _probe_input(cfg)
@@ -231,11 +278,14 @@ def _export_savedmodel(model, cfg, folder: Path, verify: bool, result: ExportRes
 
     t = time.perf_counter()
     log("writing TensorFlow SavedModel")
-    export_savedmodel(model, folder)
+    from srredsim.export import input_id
+
+    export_savedmodel(model, folder, input_id=input_id(cfg.model))
     if verify:
         x = _probe_input(cfg)
         result.parity.update(_parity(np.asarray(model.predict_on_batch(x)),
-                                     {"savedmodel": savedmodel_predict_fn(folder)}, x, PARITY_TOL))
+                                     {"savedmodel": savedmodel_predict_fn(folder, input_id=input_id(cfg.model))},
+                                     x, PARITY_TOL))
     (folder / META_FILE).write_text(metadata_json(cfg) + "\n")
     result.timings["savedmodel"] = time.perf_counter() - t
 
@@ -263,7 +313,8 @@ def _export_package(model, cfg, zip_path: Path, meta, raw_test, work: Path, veri
         sm = pkg_work / "_verify_savedmodel"
         safe_extract(files["tensorflow_saved_model_bundle"], sm)
         result.parity.update(_parity(ref, {"onnx": onnx_predict_fn(files["onnx"]),
-                                           "savedmodel": savedmodel_predict_fn(sm)}, x, PARITY_TOL))
+                                           "savedmodel": savedmodel_predict_fn(sm, input_id=info["input_id"])},
+                                     x, PARITY_TOL))
         assert Path(files["test_input"]).name == TEST_INPUT_FILE and Path(files["test_output"]).name == TEST_OUTPUT_FILE
     result.timings["bioimageio"] = time.perf_counter() - t
     return info

@@ -4,18 +4,21 @@ Layout of the zip (all files at its root)::
 
     rdf.yaml                              the model description (ModelDescr, format 0.5)
     documentation.md                      what, how, training data, optics, validation, limits
-    cover.png                             widefield | network output of the test input
-    test_input.npy    (1, H, W, C) float32    raw test stack, channels last
-    test_output.npy   (1, 2H, 2W, 1) float32  what the model gives for it (after post-processing)
+    cover.png                             widefield | network output of the test input (RED-Net:
+                                          the reconstruction | its denoised version)
+    test_input.npy    (1, H, W, C) float32    raw test stack, channels last (RED-Net: (1, H, W, 1),
+                                              a classical reconstruction)
+    test_output.npy   (1, sH, sW, 1) float32  what the model gives for it (after post-processing;
+                                              s = 2, or 1 for RED-Net)
     keras_model.h5                        Keras HDF5 (the original weights entry)
     tf_saved_model_bundle.zip             SavedModel: saved_model.pb + variables/ at its root
     model.onnx                            ONNX, opset 17, IR <= 8
 
 The tensor descriptions follow the Keras layout: input ``raw`` (batch, y, x, channel) with one
-named channel per frame, output ``sr`` (batch, y, x, channel) whose y/x are sized from the
-input's (twice as many pixels) and carry a halo for tiling; the input declares how it is
-extended beyond its borders (``pad: symmetric``, the mirroring DeepImageJ does and
-``srredsim predict`` uses). Normalisation is expressed with ``scale_range`` / ``scale_linear``
+named channel per frame (RED-Net: input ``image``, one channel ``sim_reconstruction``), output
+``sr`` (batch, y, x, channel) whose y/x are sized from the input's (twice as many pixels; as
+many for RED-Net) and carry a halo for tiling; the input declares how it is extended beyond its
+borders (``pad: symmetric``, the mirroring DeepImageJ does and ``srredsim predict`` uses). Normalisation is expressed with ``scale_range`` / ``scale_linear``
 only, which DeepImageJ implements (docs/architecture.md, section 6). No URL is written (citations
 by DOI), so packages validate offline.
 
@@ -26,7 +29,9 @@ differs from bioimageio.spec 0.5.12 in three places (docs/fiji.md has the code l
   ``in_size * out_axis.scale + 2 * offset`` (and the input halo as ``(halo + offset) /
   out_axis.scale``). Input axes with scale :data:`INPUT_AXIS_SCALE` (4) and output axes with
   :data:`OUTPUT_AXIS_SCALE` (2) — no unit: relative pixel sizes, output pixels half as large — give
-  2x in both readings, and the same input halo;
+  2x in both readings, and the same input halo. In general an output ``s`` times the input's size
+  needs input scale ``s**2`` and output scale ``s`` (:func:`axis_scales`): for RED-Net (s = 1)
+  both are 1, the spec's default, and both read "same size" and input halo = output halo;
 * ``documentation`` (and ``covers``): JDLL casts them to strings; format 0.5.11 made them
   ``{source, sha256}`` maps. Format 0.5.10, which bioimageio.spec 0.5.12 still reads and
   validates, has them as plain file names: :func:`jdll_compatible_rdf` writes that form;
@@ -45,13 +50,22 @@ import numpy as np
 
 from srredsim.config import RunConfig
 from srredsim.errors import SrredsimError
-from srredsim.export import INPUT_ID, ONNX_OPSET, OUTPUT_ID
-from srredsim.export.documentation import FAIRSIM_DOI, SR_REDSIM_DOI, render_documentation
+from srredsim.export import ONNX_OPSET, OUTPUT_ID, input_id
+from srredsim.export.documentation import FAIRSIM_DOI, RED_NET_DOI, SR_REDSIM_DOI, render_documentation
 from srredsim.export.meta import artifact_metadata, channel_names, halo, size_multiple
 
 BASE_TAGS = ["deepimagej", "fiji", "imagej", "sim", "structured-illumination", "super-resolution",
              "super-resolution-microscopy", "fluorescence-light-microscopy", "denoising",
              "image-reconstruction", "2d", "tensorflow", "onnx", "keras", "sr-redsim"]
+# RED-fairSIM: a denoiser of classical reconstructions (it reconstructs nothing itself)
+RED_NET_TAGS = ["deepimagej", "fiji", "imagej", "sim", "structured-illumination", "super-resolution",
+                "super-resolution-microscopy", "fluorescence-light-microscopy", "denoising", "2d",
+                "tensorflow", "onnx", "keras", "red-fairsim", "red-net", "fairsim"]
+RED_NET_CHANNEL = "sim_reconstruction"  # the one input channel of a RED-Net package
+RED_NET_DEFAULT_NAME = "RED-fairSIM"
+RED_NET_DEFAULT_DESCRIPTION = ("RED-fairSIM: a RED-Net that denoises classical (fairSIM) 2D structured-illumination "
+                               "microscopy reconstructions (Shah et al., Photonics Research 2021). Input: one "
+                               "reconstructed image on the 2x grid; output: the denoised image of the same size.")
 KERAS_FILE = "keras_model.h5"
 TF_BUNDLE_FILE = "tf_saved_model_bundle.zip"
 ONNX_FILE = "model.onnx"
@@ -62,7 +76,17 @@ DOC_FILE = "documentation.md"
 ALL_WEIGHTS = ("keras_hdf5", "tensorflow_saved_model_bundle", "onnx")
 # y/x scales that the spec and JDLL 0.6.1 both read as "output = 2 x input" (see the module doc)
 INPUT_AXIS_SCALE = 4.0
-OUTPUT_AXIS_SCALE = 2.0
+OUTPUT_AXIS_SCALE = 2.0  # (axis_scales(2); RED-Net's scale 1 gives 1 and 1)
+
+
+def axis_scales(scale: int) -> tuple[float, float]:
+    """(input, output) y/x axis scales that bioimageio.spec and JDLL 0.6.1 both read as "the output
+    has ``scale`` times the input's pixels": JDLL's ``in * out_scale`` and the spec's ``in *
+    in_scale / out_scale`` agree for ``(scale**2, scale)`` -- (4, 2) for SR-REDSIM, (1, 1) for RED-Net."""
+    s = float(scale)
+    return s * s, s
+
+
 # the last 0.5 format with plain-string documentation/covers (what JDLL 0.6.1 reads)
 JDLL_FORMAT_VERSION = "0.5.10"
 RDF_FILE = "rdf.yaml"
@@ -85,8 +109,15 @@ class PackageMetadata:
 
     @classmethod
     def from_config(cls, config: RunConfig, **overrides: Any) -> "PackageMetadata":
+        from srredsim.config import MetadataConfig
+
         md = config.metadata
-        base = cls(name=md.name, description=md.description, authors=list(md.authors),
+        name, description = md.name, md.description
+        if not config.model.takes_raw:  # the defaults describe SR-REDSIM, not a RED-fairSIM denoiser
+            defaults = MetadataConfig()
+            name = RED_NET_DEFAULT_NAME if name == defaults.name else name
+            description = RED_NET_DEFAULT_DESCRIPTION if description == defaults.description else description
+        base = cls(name=name, description=description, authors=list(md.authors),
                    license=md.license, training_data=md.training_data)
         for key, value in overrides.items():
             if value is None or value == []:
@@ -174,7 +205,9 @@ def _processing(config: RunConfig):
 
 def deepimagej_config(config: RunConfig, test_in_shape, test_out_shape, runtime_s: float | None) -> dict:
     """``config.deepimagej`` as DeepImageJ writes it (``tensorflow_siganture_def`` is its spelling)."""
-    px = config.optics.pixel_size_um
+    # the network input's pixel: the raw camera pixel, or the reconstruction's (half of it) for RED-Net
+    px = config.optics.pixel_size_um / (1 if config.model.takes_raw else 2)
+    in_t = input_id(config.model)
 
     def _size(shape):
         return " x ".join(str(int(s)) for s in shape)
@@ -187,7 +220,7 @@ def deepimagej_config(config: RunConfig, test_in_shape, test_out_shape, runtime_
             "tensorflow_siganture_def": "tf.saved_model.signature_constants.DEFAULT_SERVING_SIGNATURE_DEF_KEY",
         },
         "test_information": {
-            "inputs": [{"name": INPUT_ID, "size": _size(test_in_shape),
+            "inputs": [{"name": in_t, "size": _size(test_in_shape),
                         "pixel_size": {"x": f"{px:g} µm", "y": f"{px:g} µm", "z": "1.0 pixel"}}],
             "outputs": [{"name": OUTPUT_ID, "type": "image", "size": _size(test_out_shape)}],
             "memory_peak": None,
@@ -207,23 +240,37 @@ def build_model_descr(config: RunConfig, meta: PackageMetadata, files: dict[str,
     from bioimageio.spec.model import v0_5
 
     o = config.optics
+    red_net = not config.model.takes_raw
+    scale = config.model.scale
+    in_scale, out_scale = axis_scales(scale)
     minimum, step = parameterized_size(config)
     h = halo(config.model)
+    out_halo = scale * h  # output pixels: the input halo on the output's grid
     pre, post = _processing(config)
-    in_t = INPUT_ID
+    in_t = input_id(config.model)
     test_in_shape = np.load(files["test_input"], mmap_mode="r").shape
     atol = float(1e-3 * max(float(np.abs(test_output).max()), 0.0))
+    if red_net:
+        # (the spec allows 128 characters)
+        in_description = (f"classical SIM reconstruction (fairSIM or srredsim reconstruct): one image on the 2x grid "
+                          f"({o.pixel_size_um / 2:g} um pixels)")
+        in_channels = [RED_NET_CHANNEL]
+        out_description = "denoised SIM reconstruction, the input's height and width"
+    else:
+        in_description = f"raw SIM stack, {o.frames} frames ({o.angles} angles x {o.phases} phases) as channels"
+        in_channels = channel_names(o.angles, o.phases)
+        out_description = "denoised super-resolved image, twice the input's height and width"
     try:
         inputs = [v0_5.InputTensorDescr(
             id=v0_5.TensorId(in_t),
-            description=f"raw SIM stack, {o.frames} frames ({o.angles} angles x {o.phases} phases) as channels",
+            description=in_description,
             axes=[
                 v0_5.BatchAxis(),
                 v0_5.SpaceInputAxis(id=v0_5.AxisId("y"), size=v0_5.ParameterizedSize(min=minimum, step=step),
-                                    scale=INPUT_AXIS_SCALE, concatenable=True),
+                                    scale=in_scale, concatenable=True),
                 v0_5.SpaceInputAxis(id=v0_5.AxisId("x"), size=v0_5.ParameterizedSize(min=minimum, step=step),
-                                    scale=INPUT_AXIS_SCALE, concatenable=True),
-                v0_5.ChannelAxis(channel_names=[v0_5.Identifier(c) for c in channel_names(o.angles, o.phases)]),
+                                    scale=in_scale, concatenable=True),
+                v0_5.ChannelAxis(channel_names=[v0_5.Identifier(c) for c in in_channels]),
             ],
             data=v0_5.IntervalOrRatioDataDescr(type="float32"),
             test_tensor=v0_5.FileDescr(source=files["test_input"]),
@@ -233,12 +280,12 @@ def build_model_descr(config: RunConfig, meta: PackageMetadata, files: dict[str,
         ref = dict(tensor_id=v0_5.TensorId(in_t))
         outputs = [v0_5.OutputTensorDescr(
             id=v0_5.TensorId(OUTPUT_ID),
-            description="denoised super-resolved image, twice the input's height and width",
+            description=out_description,
             axes=[
                 v0_5.BatchAxis(),
-                v0_5.SpaceOutputAxisWithHalo(id=v0_5.AxisId("y"), halo=2 * h, scale=OUTPUT_AXIS_SCALE,
+                v0_5.SpaceOutputAxisWithHalo(id=v0_5.AxisId("y"), halo=out_halo, scale=out_scale,
                                              size=v0_5.SizeReference(axis_id=v0_5.AxisId("y"), **ref)),
-                v0_5.SpaceOutputAxisWithHalo(id=v0_5.AxisId("x"), halo=2 * h, scale=OUTPUT_AXIS_SCALE,
+                v0_5.SpaceOutputAxisWithHalo(id=v0_5.AxisId("x"), halo=out_halo, scale=out_scale,
                                              size=v0_5.SizeReference(axis_id=v0_5.AxisId("x"), **ref)),
                 v0_5.ChannelAxis(channel_names=[v0_5.Identifier(OUTPUT_ID)]),
             ],
@@ -257,7 +304,7 @@ def build_model_descr(config: RunConfig, meta: PackageMetadata, files: dict[str,
                 source=files["tensorflow_saved_model_bundle"], tensorflow_version=v0_5.Version(tf_version),
                 parent=original,
                 comment="keras.export.ExportArchive; tag serve; signatures serve and serving_default "
-                        f"(input '{INPUT_ID}', output dict key '{OUTPUT_ID}')")
+                        f"(input '{in_t}', output dict key '{OUTPUT_ID}')")
             original = original or "tensorflow_saved_model_bundle"
         if "onnx" in files:
             weights["onnx"] = v0_5.OnnxWeightsDescr(
@@ -269,14 +316,24 @@ def build_model_descr(config: RunConfig, meta: PackageMetadata, files: dict[str,
             training_epochs=float(config.train.epochs), training_batch_size=float(config.train.batch_size),
             initial_learning_rate=float(config.train.learning_rate), loss_function=config.train.loss,
             optimizer="Adam")
+        if red_net:
+            kind = dict(architecture_type="RED-Net",
+                        architecture_description=("RED-Net (Mao et al. 2016): encoder-decoder of 3x3 convolutions "
+                                                  "with symmetric additive skips at the reconstruction's grid, the "
+                                                  "input as the outermost skip (it learns the correction)"),
+                        modality="2D structured illumination microscopy, classical (fairSIM) reconstruction",
+                        task="denoising of classical SIM reconstructions (RED-fairSIM)")
+        else:
+            kind = dict(architecture_type="SR-REDSIM" if config.model.architecture == "sr_redsim" else "U-Net",
+                        architecture_description=("RED-Net style encoder-decoder (3x3 convolutions, symmetric "
+                                                  "additive skips) with a learned 2x up-sampling (Conv2DTranspose, "
+                                                  "stride 2)"),
+                        modality="raw 2D structured illumination microscopy (fluorescence)",
+                        task="denoising super-resolution SIM reconstruction")
         bioimageio_cfg = v0_5.BioimageioConfig(
             reproducibility_tolerance=[v0_5.ReproducibilityTolerance(
                 relative_tolerance=1e-3, absolute_tolerance=atol, mismatched_elements_per_million=100)],
-            architecture_type="SR-REDSIM" if config.model.architecture == "sr_redsim" else "U-Net",
-            architecture_description=("RED-Net style encoder-decoder (3x3 convolutions, symmetric additive skips) "
-                                      "with a learned 2x up-sampling (Conv2DTranspose, stride 2)"),
-            modality="raw 2D structured illumination microscopy (fluorescence)",
-            task="denoising super-resolution SIM reconstruction",
+            **kind,
             model_parameter_count=parameters,
             training=training,
         )
@@ -293,8 +350,13 @@ def build_model_descr(config: RunConfig, meta: PackageMetadata, files: dict[str,
                                 "illumination microscopy data in ImageJ (fairSIM). Nature Communications 7, 10980 (2016)",
                            doi=v0_5.Doi(FAIRSIM_DOI)),
         ]
-        tags = list(dict.fromkeys(BASE_TAGS + (["unet"] if config.model.architecture == "unet" else [])
-                                  + list(meta.tags)))
+        if red_net:
+            cite.append(v0_5.CiteEntry(
+                text="Mao, Shen and Yang. Image restoration using very deep convolutional encoder-decoder networks "
+                     "with symmetric skip connections (RED-Net). Advances in Neural Information Processing Systems "
+                     "29 (2016); arXiv:1603.09056", doi=v0_5.Doi(RED_NET_DOI)))
+        tags = list(dict.fromkeys((RED_NET_TAGS if red_net else BASE_TAGS)
+                                  + (["unet"] if config.model.architecture == "unet" else []) + list(meta.tags)))
         kwargs: dict[str, Any] = {}
         if meta.git_repo:
             kwargs["git_repo"] = meta.git_repo
@@ -328,9 +390,15 @@ def _training_data(config: RunConfig, meta: PackageMetadata):
     from bioimageio.spec.dataset import v0_3 as ds
 
     o = config.optics
-    text = (f"{meta.training_data or config.metadata.training_data}. Raw 2D SIM stacks, {o.angles} angles x "
+    if config.model.takes_raw:
+        what = "Raw 2D SIM stacks"
+        targets = "targets on the 2x grid."
+    else:
+        what = "Classical reconstructions (inputs) of raw 2D SIM stacks"
+        targets = "targets on the reconstructions' 2x grid."
+    text = (f"{meta.training_data or config.metadata.training_data}. {what}, {o.angles} angles x "
             f"{o.phases} phases, NA {o.na:g}, emission {o.wavelength_nm:g} nm, raw pixel {o.pixel_size_um:g} um; "
-            "targets on the 2x grid.")
+            + targets)
     return ds.DatasetDescr(name=_safe_name(f"{meta.name} training data"), description=text[:1024],
                            authors=[ds.Author(name=a) for a in meta.authors],
                            cite=[ds.CiteEntry(text="Shah et al., Photonics Research 9, B168 (2021)",
@@ -361,7 +429,8 @@ def write_package_files(model, config: RunConfig, workdir: Path, meta: PackageMe
                         inference_model=None) -> tuple[dict[str, Path], dict]:
     """Write every file of the package into ``workdir``; return (role -> path, info).
 
-    ``model`` is the network as trained (its Keras HDF5 weights); the test output, SavedModel and
+    ``raw_test`` is the network's test input ``(C, H, W)`` before normalisation: a raw stack, or
+    RED-Net's classical reconstruction ``(1, H, W)``. ``model`` is the network as trained (its Keras HDF5 weights); the test output, SavedModel and
     ONNX come from ``inference_model``, its plain-convolution twin, built here unless given."""
     import time
 
@@ -375,6 +444,7 @@ def write_package_files(model, config: RunConfig, workdir: Path, meta: PackageMe
     from srredsim.predict import stack_to_hwc
 
     files: dict[str, Path] = {}
+    in_t = input_id(config.model)
     # SavedModel/ONNX: the same function, faster on CPUs
     fast = inference_model if inference_model is not None else inference_twin(model, config.model)
     # test input / output: the network on the test input as it is, no halo added (what bioimageio.core's
@@ -390,19 +460,20 @@ def write_package_files(model, config: RunConfig, workdir: Path, meta: PackageMe
     files["test_output"] = workdir / TEST_OUTPUT_FILE
     np.save(files["test_input"], test_in, allow_pickle=False)
     np.save(files["test_output"], y, allow_pickle=False)
-    files["cover"] = write_cover(raw_test, y[0, ..., 0], workdir / COVER_FILE)
+    files["cover"] = write_cover(raw_test, y[0, ..., 0], workdir / COVER_FILE, scale=config.model.scale)
 
     if "keras_hdf5" in weight_formats:
         files["keras_hdf5"] = workdir / KERAS_FILE
         _save_keras_h5(model, files["keras_hdf5"])
     if "tensorflow_saved_model_bundle" in weight_formats:
-        sm_dir = savedmodel_dir or export_savedmodel(fast, workdir / "_savedmodel")
+        sm_dir = savedmodel_dir or export_savedmodel(fast, workdir / "_savedmodel", input_id=in_t)
         files["tensorflow_saved_model_bundle"] = workdir / TF_BUNDLE_FILE
         keep = set(SAVEDMODEL_ENTRIES)
         zip_dir(sm_dir, files["tensorflow_saved_model_bundle"],
                 exclude=tuple(p.name for p in sm_dir.iterdir() if p.name not in keep))
     if "onnx" in weight_formats:
-        proto = onnx_proto or convert_to_onnx(fast, metadata={"srredsim": metadata_json(config)})
+        proto = onnx_proto or convert_to_onnx(fast, metadata={"srredsim": metadata_json(config)}, input_id=in_t,
+                                              scale=config.model.scale)
         files["onnx"] = save_onnx(proto, workdir / ONNX_FILE)
 
     minimum, step = parameterized_size(config)
@@ -410,6 +481,7 @@ def write_package_files(model, config: RunConfig, workdir: Path, meta: PackageMe
         "name": meta.name, "file_name": file_name, "folder_name": Path(file_name).name.split(".")[0],
         "size_multiple": size_multiple(config.model), "halo": halo(config.model),
         "min_size": minimum, "step": step, "parameters": int(model.count_params()),
+        "scale": config.model.scale, "input_id": input_id(config.model),
         "weight_formats": [w for w in ALL_WEIGHTS if w in files], "runtime_s": runtime,
     }
     files["documentation"] = workdir / DOC_FILE

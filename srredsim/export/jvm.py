@@ -312,7 +312,8 @@ def predict_tiff(package: str | os.PathLike, raw_tif: str | os.PathLike, out_tif
                  timeout: float = RUN_TIMEOUT_S) -> JvmResult:
     """Open ``raw_tif`` with ImageJ 1.x, run the package on it in the JVM, save an ImageJ TIFF.
 
-    The result's pixel size is the raw pixel size divided by the model's scale (2x). Raises
+    The result's pixel size is the input's divided by the model's scale (2 for SR-REDSIM, 1 for a
+    RED-fairSIM package, whose input is one reconstructed image). Raises
     :class:`SrredsimError` when the run fails.
     """
     raw_tif = Path(raw_tif)

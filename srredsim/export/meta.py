@@ -4,6 +4,16 @@ The same small mapping is written into an ONNX file's ``metadata_props`` (key ``
 ``srredsim.json`` beside a stand-alone SavedModel, and as ``config.srredsim`` in a bioimage.io
 RDF: normalisation, raw pixel size, frame order, size rule and tiling halo, and the network
 configuration (which lets the Keras engine rebuild the network instead of deserialising it).
+
+Two keys say what kind of network it is: ``architecture`` (``sr_redsim``, ``unet``, ``red_net``)
+and ``scale``, the output pixels per input pixel along y and x (2: raw stack in, 2x image out; 1:
+RED-fairSIM's RED-Net, one reconstructed image in, the same size out). Artifacts written before
+these keys existed are all 2x: read the scale with :func:`scale_of`. ``frames`` is the number of
+input channels the network takes (the raw frames, ``angles x phases``, for the raw-stack networks;
+1 for RED-Net, whose raw stack goes through the classical reconstruction first: its frame layout
+is in ``angles``, ``phases`` and ``optics``). ``halo`` and ``size_multiple`` are in input pixels,
+``pixel_size_um`` is the raw camera pixel (the network input's pixel is that divided by 2 when
+``scale`` is 1).
 """
 
 from __future__ import annotations
@@ -13,7 +23,7 @@ from typing import Any
 
 from srredsim import __version__
 from srredsim.config import ModelConfig, NormalizationConfig, RunConfig
-from srredsim.export import INPUT_ID, OUTPUT_ID
+from srredsim.export import OUTPUT_ID, input_id
 
 META_KEY = "srredsim"
 META_FILE = "srredsim.json"
@@ -26,7 +36,12 @@ def size_multiple(cfg: ModelConfig) -> int:
 
 
 def halo(cfg: ModelConfig) -> int:
-    """Context in raw pixels a tile needs on each side (the receptive radius, rounded up)."""
+    """Context in input pixels a tile needs on each side (the receptive radius, rounded up).
+
+    For RED-Net the input lies on the output's grid, so this is also its output halo: the RED-Net
+    of depth d has 4d + 3 3x3 layers at that grid (2d + 1 encoder convolutions, 2d decoder
+    deconvolutions, the final deconvolution and the correction), a receptive radius of 4d + 3
+    pixels, within :func:`srredsim.predict.receptive_halo`'s 4d + 8."""
     from srredsim.predict import receptive_halo
 
     return int(receptive_halo(cfg.architecture, cfg.depth, cfg.unet_levels))
@@ -37,13 +52,25 @@ def channel_names(angles: int, phases: int) -> list[str]:
     return [f"a{a}p{p}" for a in range(angles) for p in range(phases)]
 
 
+def scale_of(meta: dict[str, Any] | None) -> int:
+    """Output pixels per input pixel of an artifact's metadata: its ``scale``, 2 when absent (every
+    artifact written before the key existed was 2x)."""
+    try:
+        return int((meta or {}).get("scale") or 2)
+    except (TypeError, ValueError):
+        return 2
+
+
 def artifact_metadata(config: RunConfig) -> dict[str, Any]:
     return {
         "srredsim_version": __version__,
-        "input_id": INPUT_ID,
+        "architecture": config.model.architecture,
+        "scale": config.model.scale,
+        "input_id": input_id(config.model),
         "output_id": OUTPUT_ID,
         "layout": "NHWC",
-        "frames": config.optics.frames,
+        # the network's input channels: the raw frames, or 1 (RED-Net's reconstructed image)
+        "frames": config.model.in_channels,
         "angles": config.optics.angles,
         "phases": config.optics.phases,
         "pixel_size_um": config.optics.pixel_size_um,

@@ -2,7 +2,7 @@
 
 DeepImageJ runs ONNX with ONNX Runtime Java 1.13.1, which accepts opset <= 17 and IR <= 8
 (docs/architecture.md, section 6), so we convert at opset 17 and cap the IR version at 8. Batch, height and width
-stay dynamic; the input and output are named by the RDF tensor ids (``raw``, ``sr``). A
+stay dynamic; the input and output are named by the RDF tensor ids (``raw`` or ``image``, ``sr``). A
 channels-first variant ``(N, C, H, W)`` (the seed notebook's convention) is made with tf2onnx's
 ``inputs_as_nchw`` / ``outputs_as_nchw`` from the channels-last Keras model -- converting a
 channels-first Keras model with dynamic H/W gives an invalid graph (docs/architecture.md, section 5).
@@ -22,8 +22,10 @@ from srredsim.export import INPUT_ID, ONNX_MAX_IR, ONNX_OPSET, OUTPUT_ID
 
 def convert_to_onnx(model, *, opset: int = ONNX_OPSET, nchw: bool = False, input_id: str = INPUT_ID,
                     output_id: str = OUTPUT_ID, max_ir: int = ONNX_MAX_IR,
-                    metadata: dict[str, str] | None = None):
-    """Convert a channels-last Keras model to an ``onnx.ModelProto`` (checked by the ONNX checker)."""
+                    metadata: dict[str, str] | None = None, scale: int = 2):
+    """Convert a channels-last Keras model to an ``onnx.ModelProto`` (checked by the ONNX checker).
+
+    ``scale`` (output pixels per input pixel) only names the output's dynamic dimensions."""
     import onnx
     import tensorflow as tf
     import tf2onnx
@@ -46,7 +48,8 @@ def convert_to_onnx(model, *, opset: int = ONNX_OPSET, nchw: bool = False, input
         proto.ir_version = max_ir
     # readable names for the dynamic dimensions
     in_dims = ("batch", "channel", "height", "width") if nchw else ("batch", "height", "width", "channel")
-    out_dims = ("batch", "channel", "height2", "width2") if nchw else ("batch", "height2", "width2", "channel")
+    oh, ow = ("height", "width") if scale == 1 else (f"height{scale}", f"width{scale}")
+    out_dims = ("batch", "channel", oh, ow) if nchw else ("batch", oh, ow, "channel")
     for value, names in ((proto.graph.input[0], in_dims), (proto.graph.output[0], out_dims)):
         for dim, name in zip(value.type.tensor_type.shape.dim, names):
             if not dim.HasField("dim_value"):

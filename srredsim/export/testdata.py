@@ -5,7 +5,8 @@ does not give a raw stack (``--test-input``), a small synthetic SIM stack is mad
 run's optics: filaments and dots on a 2x grid, sinusoidal illumination at ``angles x phases``,
 blur by a Gaussian approximation of the PSF, 2x2 binning, Poisson and read noise. It is not a
 physics benchmark (``srredsim simulate`` is); it only has to look like SIM data and be
-reproducible (fixed seed).
+reproducible (fixed seed). A RED-fairSIM package's test input is the classical reconstruction of
+such a stack (:func:`synthetic_reconstruction`).
 """
 
 from __future__ import annotations
@@ -63,6 +64,18 @@ def synthetic_raw_stack(optics: OpticsConfig, size: int = 128, seed: int = 0,
     return np.clip(stack, 0, 65535).astype(np.uint16)
 
 
+def synthetic_reconstruction(optics: OpticsConfig, size: int = 256, seed: int = 0) -> np.ndarray:
+    """A ``(1, size, size)`` float32 classical SIM reconstruction (what RED-Net reads): the
+    reconstruction (:func:`srredsim.redfairsim.network_input`, fairSIM's defaults, pattern estimated)
+    of :func:`synthetic_raw_stack` of ``size // 2`` raw pixels. ``size`` must be even."""
+    from srredsim.redfairsim import network_input
+
+    if size % 2:
+        raise SrredsimError(f"a reconstruction on the 2x grid has an even size, not {size}")
+    sr, _ = network_input(synthetic_raw_stack(optics, size // 2, seed=seed), optics)
+    return np.asarray(sr, np.float32)[None]
+
+
 def crop_center(stack: np.ndarray, size: int, multiple: int = 1) -> np.ndarray:
     """Crop a ``(C, H, W)`` stack to at most ``size`` x ``size`` (a multiple of ``multiple``)."""
     _, h, w = stack.shape
@@ -80,12 +93,14 @@ def _to_uint8(img: np.ndarray) -> np.ndarray:
     return (np.clip((img - lo) / max(hi - lo, 1e-12), 0, 1) * 255).astype(np.uint8)
 
 
-def write_cover(raw: np.ndarray, sr: np.ndarray, path: str | os.PathLike) -> Path:
-    """A 2:1 PNG: widefield (mean of the raw frames, enlarged 2x) left, network output right."""
+def write_cover(raw: np.ndarray, sr: np.ndarray, path: str | os.PathLike, scale: int = 2) -> Path:
+    """A 2:1 PNG: the network input left, its output right. ``raw`` is the input ``(C, H, W)``:
+    a raw stack shows as widefield (the mean of its frames, enlarged ``scale`` = 2x); RED-Net's one
+    classical reconstruction (``scale`` 1) shows as it is."""
     from PIL import Image
 
     wf = np.asarray(raw, np.float32).mean(axis=0)
-    wf2 = np.repeat(np.repeat(wf, 2, axis=0), 2, axis=1)
+    wf2 = np.repeat(np.repeat(wf, scale, axis=0), scale, axis=1)
     sr = np.asarray(sr, np.float32)
     h = min(wf2.shape[0], sr.shape[0])
     w = min(wf2.shape[1], sr.shape[1])

@@ -21,7 +21,12 @@ Checks, in order (each gives one :class:`CheckResult` row; names are stable for 
 ``jvm.*``              with ``jvm=True``: the package on DeepImageJ's engines in a JVM (srredsim.export.jvm)
 ``dij.*``, ``agree.*`` with ``deepimagej=True``: DeepImageJ's own code runs the package, headless and
                        offline, per weight format JDLL runs, and equals ``srredsim predict`` to 1e-4;
-                       bioimageio.core's prediction too (srredsim.export.deepimagej)
+                       bioimageio.core's prediction too (srredsim.export.deepimagej). A RED-fairSIM
+                       package (scale 1) reads a float reconstruction, on which JDLL's percentile rule
+                       differs from numpy's: a difference it alone explains warns up to 1e-3
+
+Every check reads the package as it is: a RED-fairSIM package (``config.srredsim.scale`` 1, input
+``image``, one reconstructed image) goes through the same rows as an SR-REDSIM one.
 
 bioimageio.core unzips TensorFlow weights into the working directory, so its tests run in a
 temporary working directory; downloads are impossible by construction (no URLs in our

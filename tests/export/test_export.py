@@ -154,6 +154,8 @@ def test_package_contents_follow_the_conventions(package):
     assert dij["allow_tiling"] is True and dij["model_keys"]["tensorflow_siganture_def"].endswith("DEF_KEY")
     assert rdf["config"]["bioimageio"]["reproducibility_tolerance"][0]["absolute_tolerance"] > 0
     assert rdf["config"]["srredsim"]["frames"] == 15 and rdf["training_data"]["type"] == "dataset"
+    srr = rdf["config"]["srredsim"]
+    assert (srr["architecture"], srr["scale"], srr["input_id"]) == ("sr_redsim", 2, "raw")
     x = np.load(zipfile.ZipFile(package).open("test_input.npy"))
     y = np.load(zipfile.ZipFile(package).open("test_output.npy"))
     assert x.shape == (1, 32, 32, 15) and y.shape == (1, 64, 64, 1) and x.dtype == y.dtype == np.float32
