@@ -297,13 +297,7 @@ def _check_in(package: Path, build: DriverBuild, work: Path, weight_formats, mac
     in_px = px * scale / 2 if px else None
 
     # the reference: srredsim predict on the same input (whole image, as the CLI does up to 1024 px)
-    if scale == 2:
-        model = open_model(package)
-    else:  # no engine measurement: the auto choice times engines on a synthetic raw stack
-        w = rdf.get("weights") or {}
-        engine = next((e for e, f in (("onnx", "onnx"), ("savedmodel", "tensorflow_saved_model_bundle"),
-                                      ("keras", "keras_hdf5")) if f in w), "auto")
-        model = open_model(package, engine=engine, precision="fp32")
+    model = open_model(package)
     reference, ref_note = predict_reference(model, raw, scale)
     halo = int(model.halo)
     explain = jdll_percentile_reference(model, raw, scale)
@@ -450,36 +444,11 @@ def jdll_percentile(a: np.ndarray, percentile: float) -> float:
 
 def predict_reference(model, raw: np.ndarray, scale: int = 2) -> tuple[np.ndarray, str]:
     """``srredsim predict`` on the network input ``raw`` ``(C, H, W)`` (a raw stack, or a scale-1
-    RED-Net's one reconstruction ``(1, H, W)``), and what computed it.
-
-    A handle that predicts at the model's scale (``ModelHandle.scale``) runs its own ``predict``;
-    for a scale-1 model on a handle without it, the same steps run here on the whole image:
-    normalise over the whole input, mirror it by the halo (``pad: symmetric``), run the engine,
-    crop the halo, map back to reference units."""
-    if scale == 2 or getattr(model, "scale", None) == scale:
-        return model.predict(raw), f"srredsim predict ({model.engine} engine)"
-    from srredsim.normalization import denormalize_output, normalize_raw
-    from srredsim.predict import stack_to_hwc
-
-    x = stack_to_hwc(normalize_raw(raw, model.normalization))
-    y = same_grid_predict(model.predict_fn, x, int(model.halo))
-    return (denormalize_output(y, model.normalization).astype(np.float32),
-            f"srredsim's whole-image prediction ({model.engine} engine: normalise, mirror by the halo, run, crop)")
-
-
-def same_grid_predict(predict_fn, x: np.ndarray, halo: int) -> np.ndarray:
-    """A scale-1 network on a normalised ``(H, W, C)`` image in one piece: extended by ``halo``
-    pixels by mirroring (:data:`srredsim.predict.BORDER_MODE`, as DeepImageJ and the RDF's ``pad``),
-    the extension cropped from the ``(H, W)`` result."""
-    from srredsim.predict import extend_border
-
-    y = np.asarray(predict_fn(extend_border(np.asarray(x, np.float32), halo)[None]), np.float32)
-    y = y[0, ..., 0] if y.ndim == 4 else y[0]
-    h, w = x.shape[:2]
-    if y.shape != (h + 2 * halo, w + 2 * halo):
-        raise SrredsimError(f"the network gave {y.shape} for a {h + 2 * halo}x{w + 2 * halo} input; a scale-1 "
-                            "network keeps the size")
-    return y[halo:halo + h, halo:halo + w]
+    RED-Net's one reconstruction ``(1, H, W)``), and what computed it: the handle's own
+    ``predict`` (whole image up to 1024 px, as the command runs it)."""
+    if getattr(model, "scale", 2) != scale:
+        raise SrredsimError(f"the package's axes say scale {scale}, the model handle {model.scale}")
+    return model.predict(raw), f"srredsim predict ({model.engine} engine)"
 
 
 def jdll_percentile_reference(model, raw: np.ndarray, scale: int = 2) -> dict[str, Any] | None:
@@ -496,10 +465,8 @@ def jdll_percentile_reference(model, raw: np.ndarray, scale: int = 2) -> dict[st
     if (jlo, jhi) == (np.float32(lo), np.float32(hi)):
         return None
     x = (np.asarray(raw, np.float32) - np.float32(jlo)) / np.float32(jhi - jlo + EPS)
-    if scale == 1:
-        image = same_grid_predict(model.predict_fn, stack_to_hwc(x), int(model.halo))
-    else:
-        image = predict_normalized(model.predict_fn, stack_to_hwc(x), halo=model.halo, multiple=model.size_multiple)
+    image = predict_normalized(model.predict_fn, stack_to_hwc(x), halo=model.halo, multiple=model.size_multiple,
+                               scale=scale)
     return {"numpy": (lo, hi), "jdll": (jlo, jhi), "image": image}
 
 

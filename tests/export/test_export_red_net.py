@@ -249,7 +249,9 @@ def test_cli_exports_one_format(red_run, tmp_path, capsys):
 
 # ---- the DeepImageJ check's pieces for scale 1 ---------------------------------------------------
 def test_same_grid_prediction_mirrors_by_the_halo_and_crops():
-    from srredsim.export.deepimagej import same_grid_predict
+    """What the DeepImageJ check compares with: srredsim's whole-image prediction at scale 1,
+    extended by the halo with the RDF's symmetric padding and cropped back."""
+    from srredsim.predict import predict_normalized
 
     x = np.random.default_rng(0).random((20, 24, 1), dtype=np.float32)
     seen = []
@@ -258,11 +260,11 @@ def test_same_grid_prediction_mirrors_by_the_halo_and_crops():
         seen.append(batch.shape)
         return np.roll(batch, 1, axis=2)
 
-    y = same_grid_predict(shift, x, 3)
+    y = predict_normalized(shift, x, tile=0, halo=3, scale=1)
     assert seen == [(1, 26, 30, 1)] and y.shape == (20, 24)
     assert np.array_equal(y[:, 1:], x[:, :-1, 0]) and np.array_equal(y[:, 0], x[:, 0, 0])  # symmetric: edge repeated
-    with pytest.raises(SrredsimError, match="keeps the size"):
-        same_grid_predict(lambda b: np.repeat(np.repeat(b, 2, 1), 2, 2), x, 3)
+    with pytest.raises(SrredsimError, match="scale"):
+        predict_normalized(lambda b: np.repeat(np.repeat(b, 2, 1), 2, 2), x, tile=0, halo=3, scale=1)
 
 
 def test_scale_of_defaults_to_2_for_older_artifacts():
