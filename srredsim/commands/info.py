@@ -11,9 +11,11 @@ HELP = "show a model's architecture, parameter count, FLOPs and training configu
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("run", type=Path, help="run folder, RunConfig file, or shipped model name (sim-3x5, sim-3x3, default)")
+    p.add_argument("run", type=Path, help="run folder, RunConfig file, or shipped model name (sim-3x5, sim-3x3, "
+                                          "red-fairsim, default)")
     p.add_argument("--summary", action="store_true", help="also print the layer-by-layer Keras summary")
-    p.add_argument("--size", type=int, default=512, help="raw image edge for the FLOP count")
+    p.add_argument("--size", type=int, default=512,
+                   help="input edge for the FLOP count (raw frames; for RED-fairSIM the reconstruction)")
     opt.add_json(p, "the facts")
 
 
@@ -56,12 +58,20 @@ def run(args) -> int:
     if m.architecture == "sr_redsim":
         print(f"                filters {m.filters}, depth {m.depth} ({2 * m.depth + 1} Conv2D + "
               f"{2 * m.depth + 1} Conv2DTranspose + 2 up-sampling layers)")
+    elif m.architecture == "red_net":
+        print(f"                RED-fairSIM's RED-Net: filters {m.filters}, depth {m.depth} ({2 * m.depth + 1} Conv2D + "
+              f"{2 * m.depth + 2} Conv2DTranspose, the input added to the output)")
     else:
         print(f"                base filters {m.unet_base_filters}, {m.unet_levels} levels; H, W multiple of "
               f"{facts['size_multiple']}")
-    print(f"FLOPs:          {facts['gflop']:.1f} GFLOP per {s}x{s} -> {2 * s}x{2 * s} pass")
-    print(f"input:          {m.in_channels} frames ({cfg.optics.angles} angles x {cfg.optics.phases} phases), "
-          f"pixel size {cfg.optics.pixel_size_um} um, NA {cfg.optics.na}, emission {cfg.optics.wavelength_nm} nm")
+    o = m.scale * s
+    print(f"FLOPs:          {facts['gflop']:.1f} GFLOP per {s}x{s} -> {o}x{o} pass")
+    optics = (f"pixel size {cfg.optics.pixel_size_um} um, NA {cfg.optics.na}, emission {cfg.optics.wavelength_nm} nm")
+    if m.takes_raw:
+        print(f"input:          {m.in_channels} frames ({cfg.optics.angles} angles x {cfg.optics.phases} phases), {optics}")
+    else:
+        print(f"input:          one classical SIM reconstruction on the 2x grid (of a 3x3 or 3x5 raw stack; "
+              f"default raw optics: {optics})")
     if n.mode == "global":
         print(f"normalisation:  global min/max  x [{n.x_min}, {n.x_max}]  y [{n.y_min}, {n.y_max}]")
     else:
