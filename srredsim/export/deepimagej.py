@@ -285,11 +285,17 @@ def _check_in(package: Path, build: DriverBuild, work: Path, weight_formats, mac
     px = ((rdf.get("config") or {}).get("srredsim") or {}).get("pixel_size_um")
 
     # the reference: srredsim predict on the same stack (whole image, as the CLI does up to 1024 px)
-    model = open_model(package)
-    reference = model.predict(raw)
-    halo = int(model.halo)
+    from srredsim.export import matched
+
+    if matched.is_matched(rdf):  # fixed size, run whole; its graph normalises again (srredsim.export.matched)
+        model, reference = matched.reference_prediction(package, raw)
+        halo, explain = 0, None
+    else:
+        model = open_model(package)
+        reference = model.predict(raw)
+        halo = int(model.halo)
+        explain = jdll_percentile_reference(model, raw)
     ref_note = f"srredsim predict ({model.engine} engine)"
-    explain = jdll_percentile_reference(model, raw)
 
     try:
         plans, notes = engine_plans(build, pkg)
