@@ -621,10 +621,12 @@ def _package(matched, net, cfg: RunConfig, plan: MatchedPlan, zip_path: Path, me
         doc = Path(files["documentation"])
         doc.write_text(documentation_section(cfg, plan, file_name) + doc.read_text(encoding="utf-8"), encoding="utf-8")
     test_output = np.load(files["test_output"])
+    model_id = slug(info["folder_name"])  # the file-name stem, as for every package, saying "matched"
+    model_id = model_id if "matched" in model_id else f"{model_id}-matched"
     try:
         descr = build_model_descr(cfg, meta, files, test_output=test_output, parameters=info["parameters"],
                                   tf_version=tf.__version__, runtime_s=info["runtime_s"],
-                                  model_id=slug(info["folder_name"]), fixed_size=plan.input_size)
+                                  model_id=model_id, fixed_size=plan.input_size)
         save_bioimageio_package(descr, output_path=zip_path)
         pads = {str(x.id): x.pad.model_dump(mode="json") for x in descr.inputs if x.pad is not None}
         rewrite_rdf(zip_path, lambda c: _matched_rdf(jdll_compatible_rdf(c, pads), plan, meta_json))
