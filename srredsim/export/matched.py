@@ -248,15 +248,17 @@ def _layers():
             self._m_w = np.ascontiguousarray(m_w, np.float32)
 
         def call(self, x):
-            # the constant on the left each time: one broadcasting MatMul per axis, static shapes
-            # throughout (a matrix on the right becomes a Tensordot with a run-time Reshape, after
-            # which tf2onnx 1.17 loses the static shape and pads the network's stride-2
-            # Conv2DTranspose on the wrong side: a one-pixel shift)
-            t = ops.transpose(x, (0, 3, 1, 2))  # (b, c, H, W)
-            t = ops.matmul(ops.convert_to_tensor(self._m_h), t)  # (b, c, h, W)
-            t = ops.transpose(t, (0, 1, 3, 2))  # (b, c, W, h)
-            t = ops.matmul(ops.convert_to_tensor(self._m_w), t)  # (b, c, w, h)
-            return ops.transpose(t, (0, 3, 2, 1))  # (b, h, w, c)
+            # Each matrix on the left of a rank-4 tensor: one broadcasting MatMul per axis, static
+            # shapes throughout. (A matrix on the right becomes a Tensordot with a run-time Reshape,
+            # after which tf2onnx 1.17 loses the static shape and pads the network's stride-2
+            # Conv2DTranspose on the wrong side, a one-pixel shift; rank-4 constants on both sides
+            # crashed TensorFlow 2.21's oneDNN kernels at batch 2.) The last Transpose is the
+            # inverse of the one tf2onnx puts before a channels-first convolution: they cancel.
+            t = ops.transpose(x, (0, 3, 2, 1))  # (b, c, W, H)
+            t = ops.matmul(ops.convert_to_tensor(self._m_w), t)  # (b, c, w, H)
+            t = ops.transpose(t, (0, 1, 3, 2))  # (b, c, H, w)
+            t = ops.matmul(ops.convert_to_tensor(self._m_h), t)  # (b, c, h, w)
+            return ops.transpose(t, (0, 2, 3, 1))  # (b, h, w, c)
 
         def compute_output_shape(self, shape):
             return (shape[0], self._m_h.shape[0], self._m_w.shape[0], shape[3])
