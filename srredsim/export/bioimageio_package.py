@@ -330,11 +330,15 @@ def build_model_descr(config: RunConfig, meta: PackageMetadata, files: dict[str,
 
 def fixed_size_tensors(inputs: list, outputs: list, size: tuple[int, int]) -> tuple[list, list]:
     """The tensors of a package that takes exactly ``size`` = (H, W) pixels and is run whole: input
-    y/x axes of that fixed size (not concatenable: no tiling), output y/x axes without a halo (nothing
-    to crop; still 2x the input's). Everything else as built."""
+    y/x axes of that fixed size (not concatenable: no tiling), output y/x axes of the fixed size the
+    spec computes from their size references (``size * input scale / output scale + offset``) and no
+    halo. Fixed output sizes, not references: with ``config.deepimagej.allow_tiling: false`` JDLL
+    0.6.1 takes an output axis' size from its ``min`` (TileMaker.getOutputTiles), 1 for a reference.
+    Everything else as built."""
     from bioimageio.spec.model import v0_5
 
     fixed = dict(zip(("y", "x"), (int(v) for v in size)))
+    scales = {str(a.id): a.scale for t in inputs for a in t.axes if isinstance(a, v0_5.SpaceInputAxis)}
 
     def _in(ax):
         if isinstance(ax, v0_5.SpaceInputAxis) and str(ax.id) in fixed:
@@ -343,8 +347,11 @@ def fixed_size_tensors(inputs: list, outputs: list, size: tuple[int, int]) -> tu
         return ax
 
     def _out(ax):
-        if isinstance(ax, v0_5.SpaceOutputAxisWithHalo):
-            return v0_5.SpaceOutputAxis(id=ax.id, size=ax.size, scale=ax.scale, unit=ax.unit)
+        if isinstance(ax, (v0_5.SpaceOutputAxis, v0_5.SpaceOutputAxisWithHalo)) \
+                and isinstance(ax.size, v0_5.SizeReference) and str(ax.size.axis_id) in fixed:
+            ref = str(ax.size.axis_id)
+            n = fixed[ref] * scales.get(ref, 1.0) / ax.scale + ax.size.offset
+            return v0_5.SpaceOutputAxis(id=ax.id, size=int(round(n)), scale=ax.scale, unit=ax.unit)
         return ax
 
     ins = [v0_5.InputTensorDescr(**{**dict(t), "axes": [_in(a) for a in t.axes]}) for t in inputs]

@@ -705,10 +705,14 @@ def validate_rows(rdf: dict[str, Any], folder: Path) -> list:
     else:
         if tuple(shape[1:3]) != (h, w):
             problems.append(f"test input is {shape}, not {h}x{w}")
-    halos = [a.get("halo") for t in rdf.get("outputs") or [] for a in t.get("axes") or []
-             if isinstance(a, dict) and a.get("halo")]
+    out_axes = [a for t in (rdf.get("outputs") or [])[:1] for a in t.get("axes") or [] if isinstance(a, dict)]
+    halos = [a.get("halo") for a in out_axes if a.get("halo")]
     if halos:
         problems.append(f"output axes ask for a halo {halos} (a matched package is run whole)")
+    out_sizes = {a.get("id"): a.get("size") for a in out_axes if a.get("type") == "space"}
+    if not all(isinstance(v, int) for v in out_sizes.values()):
+        problems.append(f"output axes y/x are {out_sizes}, not fixed sizes (JDLL without tiling reads a size "
+                        "reference as 1 pixel)")
     if ((rdf.get("config") or {}).get("deepimagej") or {}).get("allow_tiling"):
         problems.append("config.deepimagej.allow_tiling is true")
     if problems:

@@ -215,6 +215,8 @@ def test_rdf_has_the_fixed_shape_and_the_optics(rdf, unpacked, package):
     assert space["y"]["size"] == SIZE[0] and space["x"]["size"] == SIZE[1]
     assert not any(a.get("concatenable") for a in space.values())
     assert not any("halo" in a for a in out["axes"])
+    out_space = {a["id"]: a["size"] for a in out["axes"] if a["type"] == "space"}
+    assert out_space == {"y": 2 * SIZE[0], "x": 2 * SIZE[1]}  # fixed: JDLL without tiling reads no reference
     assert np.load(unpacked / ipt["test_tensor"]["source"]).shape == (1, *SIZE, 15)
     assert np.load(unpacked / out["test_tensor"]["source"]).shape == (1, 2 * SIZE[0], 2 * SIZE[1], 1)
     meta = rdf["config"]["srredsim"]
