@@ -141,6 +141,20 @@ def test_models_own_sampling_builds_the_normal_package(config, run_dir, tmp_path
     assert "normal package" in same_sampling_note(config, own)
 
 
+def test_export_with_the_models_own_optics_writes_the_normal_package_and_says_so(run_dir, config, tmp_path):
+    from srredsim.export.api import export_run
+
+    own = {"na": config.optics.na, "wavelength_nm": config.optics.wavelength_nm,
+           "pixel_size_um": config.optics.pixel_size_um}
+    res = export_run(run_dir, "bioimageio", tmp_path / "own.bioimageio.zip", optics=own, test_size=32)
+    assert len(res.notes) == 1 and "normal package" in res.notes[0] and "note" in res.summary()
+    with zipfile.ZipFile(res.outputs["bioimageio"]) as z:
+        rdf = yaml.safe_load(z.read("rdf.yaml"))
+    sizes = [a["size"] for a in rdf["inputs"][0]["axes"] if a["type"] == "space"]
+    assert all(isinstance(v, dict) and "step" in v for v in sizes)  # any size, as every normal package
+    assert "matched" not in rdf["config"]["srredsim"] and "keras_hdf5" in rdf["weights"]
+
+
 def test_percentile_layer_takes_numpys_percentiles():
     from srredsim.export.matched import _layers
     from srredsim.normalization import EPS, percentile_range
