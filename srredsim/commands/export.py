@@ -14,7 +14,9 @@ DESCRIPTION = (
     "opset 17, IR 8, dynamic batch/H/W (--nchw for the seed's (N, 15, H, W) layout); savedmodel: "
     "tag serve, signatures serve and serving_default; all: everything into one folder. The output is "
     "built in a temporary place and moved there only when complete; an existing output is refused "
-    "unless --overwrite. Metadata defaults come from the run's config (metadata section).")
+    "unless --overwrite. Metadata defaults come from the run's config (metadata section). With "
+    "--na/--wavelength/--pixel-size (bioimageio only) the package is matched to that microscope: its "
+    "graph resamples stacks of --input-size pixels as srredsim predict does with the same flags.")
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -49,6 +51,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="edge of the test input in raw pixels (red_net: its reconstruction has twice as many)")
     p.add_argument("--no-verify", action="store_true",
                    help="skip the self-check that the exported engines reproduce Keras to 1e-4")
+    # microscope-matched package (srredsim.export.matched; docs/microscopes.md)
+    g = opt.add_optics(p, pixel_size_default="default: the model's", others_default="default: the model's")
+    g.title = "microscope-matched package (--format bioimageio): the optics of its stacks, as for srredsim predict"
+    g.add_argument("--input-size", default=None, metavar="H[xW]",
+                   help="raw frame size in pixels (height x width) a matched package takes; fixed, since the "
+                        "resampling is sized for it (default 512, the paper's frames)")
 
 
 def run(args) -> int:
@@ -63,6 +71,7 @@ def run(args) -> int:
     result = export_run(args.run, args.format, args.output, overwrite=args.overwrite, which=args.weights,
                         nchw=args.nchw, metadata=metadata, test_input=args.test_input,
                         test_size=args.test_size, verify=not args.no_verify,
-                        log=None if args.quiet else lambda msg: print(f"srredsim export: {msg}", file=sys.stderr))
+                        log=None if args.quiet else lambda msg: print(f"srredsim export: {msg}", file=sys.stderr),
+                        optics=opt.optics_given(args), input_size=args.input_size)
     print(result.summary())
     return 0

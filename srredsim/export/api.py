@@ -36,9 +36,11 @@ class ExportResult:
     outputs: dict[str, Path] = field(default_factory=dict)
     timings: dict[str, float] = field(default_factory=dict)
     parity: dict[str, float] = field(default_factory=dict)  # engine -> max |diff| to Keras
+    notes: list[str] = field(default_factory=list)  # what was decided for the user (one line each)
 
     def summary(self) -> str:
-        lines = [f"{fmt:12s} {path}" for fmt, path in self.outputs.items()]
+        lines = [f"note         {n}" for n in self.notes]
+        lines += [f"{fmt:12s} {path}" for fmt, path in self.outputs.items()]
         if self.parity:
             lines.append("self-check   " + ", ".join(f"{k} max|diff| {v:.1e}" for k, v in self.parity.items()))
         lines.append("time         " + ", ".join(f"{k} {v:.1f}s" for k, v in self.timings.items()))
@@ -157,13 +159,32 @@ def export_run(run_path: str | os.PathLike, fmt: str = "bioimageio", out: str | 
                overwrite: bool = False, which: str = "best", nchw: bool = False,
                metadata: dict[str, Any] | None = None, test_input: str | os.PathLike | None = None,
                test_size: int | None = None, seed: int = 0, verify: bool = True,
-               log: Callable[[str], None] | None = None) -> ExportResult:
-    """Export a run folder; see the module docstring for outputs. Returns paths and timings."""
+               log: Callable[[str], None] | None = None, optics: dict[str, Any] | None = None,
+               input_size=None) -> ExportResult:
+    """Export a run folder; see the module docstring for outputs. Returns paths and timings.
+
+    ``optics`` (OpticsConfig field names, e.g. ``{"na": 1.2, "wavelength_nm": 610, "pixel_size_um":
+    0.065}``): a microscope-matched package of ``input_size`` (H[xW], default 512) pixels
+    (:mod:`srredsim.export.matched`); the normal package when they are the model's own sampling."""
     from srredsim.runfolder import load_run
 
     log = log or (lambda msg: None)
     if fmt not in FORMATS + ("all",):
         raise SrredsimError(f"unknown export format {fmt!r}: use one of {', '.join(FORMATS + ('all',))}")
+    notes: list[str] = []
+    if {k: v for k, v in (optics or {}).items() if v is not None}:  # microscope-matched package
+        from srredsim.export.matched import export_matched
+
+        matched = export_matched(run_path, fmt, out, optics=optics, input_size=input_size, overwrite=overwrite,
+                                 which=which, metadata=metadata, test_input=test_input, seed=seed, verify=verify,
+                                 log=log)
+        if not isinstance(matched, str):
+            return matched
+        log(matched)
+        notes.append(matched)
+    elif input_size is not None:
+        raise SrredsimError("--input-size fixes the size of a microscope-matched package: give the microscope's "
+                            "--na/--wavelength/--pixel-size too (a normal package takes any size)")
     run = load_run(run_path)
     run.weights_path(which)  # clear error for a run folder without weights, before anything is built
     cfg = run.config
@@ -182,7 +203,7 @@ def export_run(run_path: str | os.PathLike, fmt: str = "bioimageio", out: str | 
     if fmt == "onnx" and out.suffix.lower() != ".onnx":
         raise SrredsimError(f"{out}: an ONNX export needs a .onnx file name")
 
-    result = ExportResult()
+    result = ExportResult(notes=notes)
     t0 = time.perf_counter()
     from srredsim.models import inference_twin
 

@@ -232,10 +232,13 @@ def deepimagej_config(config: RunConfig, test_in_shape, test_out_shape, runtime_
 
 def build_model_descr(config: RunConfig, meta: PackageMetadata, files: dict[str, Path], *,
                       test_output: np.ndarray, parameters: int | None, tf_version: str,
-                      runtime_s: float | None = None, model_id: str | None = None):
+                      runtime_s: float | None = None, model_id: str | None = None,
+                      fixed_size: tuple[int, int] | None = None):
     """Assemble the v0.5 ``ModelDescr`` from the written files (``files`` maps role -> path).
 
-    ``model_id``: the RDF's ``id`` (DeepImageJ needs one); a slug of the name when not given."""
+    ``model_id``: the RDF's ``id`` (DeepImageJ needs one); a slug of the name when not given.
+    ``fixed_size``: (H, W) of a package that takes one input size only (a microscope-matched
+    package, :mod:`srredsim.export.matched`): see :func:`fixed_size_tensors`."""
     import pydantic
     from bioimageio.spec.model import v0_5
 
@@ -293,6 +296,8 @@ def build_model_descr(config: RunConfig, meta: PackageMetadata, files: dict[str,
             test_tensor=v0_5.FileDescr(source=files["test_output"]),
             postprocessing=post,
         )]
+        if fixed_size is not None:  # microscope-matched package (srredsim.export.matched)
+            inputs, outputs = fixed_size_tensors(inputs, outputs, fixed_size)
         weights: dict[str, Any] = {}
         if "keras_hdf5" in files:
             weights["keras_hdf5"] = v0_5.KerasHdf5WeightsDescr(
@@ -383,6 +388,37 @@ def build_model_descr(config: RunConfig, meta: PackageMetadata, files: dict[str,
     except pydantic.ValidationError as exc:
         raise spec_error(exc) from None
     return descr
+
+
+def fixed_size_tensors(inputs: list, outputs: list, size: tuple[int, int]) -> tuple[list, list]:
+    """The tensors of a package that takes exactly ``size`` = (H, W) pixels and is run whole: input
+    y/x axes of that fixed size (not concatenable: no tiling), output y/x axes of the fixed size the
+    spec computes from their size references (``size * input scale / output scale + offset``) and no
+    halo. Fixed output sizes, not references: with ``config.deepimagej.allow_tiling: false`` JDLL
+    0.6.1 takes an output axis' size from its ``min`` (TileMaker.getOutputTiles), 1 for a reference.
+    Everything else as built."""
+    from bioimageio.spec.model import v0_5
+
+    fixed = dict(zip(("y", "x"), (int(v) for v in size)))
+    scales = {str(a.id): a.scale for t in inputs for a in t.axes if isinstance(a, v0_5.SpaceInputAxis)}
+
+    def _in(ax):
+        if isinstance(ax, v0_5.SpaceInputAxis) and str(ax.id) in fixed:
+            return v0_5.SpaceInputAxis(id=ax.id, size=fixed[str(ax.id)], scale=ax.scale, unit=ax.unit,
+                                       concatenable=False)
+        return ax
+
+    def _out(ax):
+        if isinstance(ax, (v0_5.SpaceOutputAxis, v0_5.SpaceOutputAxisWithHalo)) \
+                and isinstance(ax.size, v0_5.SizeReference) and str(ax.size.axis_id) in fixed:
+            ref = str(ax.size.axis_id)
+            n = fixed[ref] * scales.get(ref, 1.0) / ax.scale + ax.size.offset
+            return v0_5.SpaceOutputAxis(id=ax.id, size=int(round(n)), scale=ax.scale, unit=ax.unit)
+        return ax
+
+    ins = [v0_5.InputTensorDescr(**{**dict(t), "axes": [_in(a) for a in t.axes]}) for t in inputs]
+    outs = [v0_5.OutputTensorDescr(**{**dict(t), "axes": [_out(a) for a in t.axes]}) for t in outputs]
+    return ins, outs
 
 
 def _training_data(config: RunConfig, meta: PackageMetadata):

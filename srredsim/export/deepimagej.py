@@ -297,10 +297,17 @@ def _check_in(package: Path, build: DriverBuild, work: Path, weight_formats, mac
     in_px = px * scale / 2 if px else None
 
     # the reference: srredsim predict on the same input (whole image, as the CLI does up to 1024 px)
-    model = open_model(package)
-    reference, ref_note = predict_reference(model, raw, scale)
-    halo = int(model.halo)
-    explain = jdll_percentile_reference(model, raw, scale)
+    from srredsim.export import matched
+
+    if matched.is_matched(rdf):  # fixed size, run whole; its graph normalises again (srredsim.export.matched)
+        model, reference = matched.reference_prediction(package, raw)
+        halo, explain = 0, None
+        ref_note = f"srredsim predict ({model.engine} engine)"
+    else:
+        model = open_model(package)
+        reference, ref_note = predict_reference(model, raw, scale)
+        halo = int(model.halo)
+        explain = jdll_percentile_reference(model, raw, scale)
     bound = FLOAT_INPUT_PERCENTILE_BOUND if scale == 1 else None
 
     try:

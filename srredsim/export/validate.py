@@ -16,6 +16,8 @@ Checks, in order (each gives one :class:`CheckResult` row; names are stable for 
 ``dij.tf.signature``   tag ``serve``; signature ``serving_default`` whose input/output keys are the tensor ids
 ``core.tf.serve``      the ``serve`` endpoint returns a dict keyed by the output id (bioimageio.core)
 ``dij.tf.version``     tensorflow_version is 2.x (a warning above 2.10: JDLL then runs TF 2.10.1)
+``matched``            a microscope-matched package (srredsim.export.matched): fixed input size as recorded,
+                       test input of that size, no halo, no tiling
 ``core.<format>``      bioimageio.core's ``test_model`` for each weight format (offline)
 ``parity.<a>~<b>``     engines agree on the test input: max |a - b| <= 1e-4 of the output's range
 ``jvm.*``              with ``jvm=True``: the package on DeepImageJ's engines in a JVM (srredsim.export.jvm)
@@ -506,6 +508,9 @@ def validate_package(path: str | os.PathLike, jvm: bool = False, *, core: bool =
                 rows = [CheckResult("dij.lint", "fail", f"{type(exc).__name__}: {exc}")]
             rows[0].seconds = time.perf_counter() - t
             add(rows)
+        from srredsim.export.matched import validate_rows as matched_rows
+
+        add(matched_rows(rdf, folder))  # one row for a microscope-matched package, none otherwise
         if core:
             present = [w for w in CORE_FORMATS if w in (rdf.get("weights") or {})]
             for wf in weight_formats or present:

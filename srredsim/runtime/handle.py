@@ -66,6 +66,8 @@ class ModelHandle:
     #: the optics and training range the model was trained for (srredsim.model_optics.ModelSampling);
     #: for artifacts that do not record them, the angles x phases and pixel size they do record
     sampling: Any = None
+    #: a fixed-size package (microscope-matched: srredsim.export.matched) runs whole on its one input size
+    fixed_size: bool = False
     #: output pixels per input pixel along y and x: 2 (raw stack -> SR image) or 1 (same grid)
     scale: int = 2
 
@@ -180,8 +182,9 @@ class _Source:
         return self._test
 
     def timing_batch(self) -> np.ndarray | None:
-        """A stack of at least ``TIMING_SIZE``^2 to time engines on; None: the test tensor is that large."""
-        if min(self.test_batch().shape[1:3]) >= TIMING_SIZE:
+        """A stack of at least ``TIMING_SIZE``^2 to time engines on; None: time on the test tensor (it is
+        that large, or the model takes one input size only)."""
+        if self.fields.get("fixed_size") or min(self.test_batch().shape[1:3]) >= TIMING_SIZE:
             return None
         return self._batch(self._synthetic_raw(TIMING_SIZE))
 
@@ -229,9 +232,11 @@ def _meta_fields(meta: dict[str, Any] | None, frames: int | None = None) -> dict
         pixel_size_um=meta.get("pixel_size_um"),
         frames=frames,
         size_multiple=int(meta.get("size_multiple") or (_sm(mc) if mc else 1)),
-        halo=int(meta.get("halo") or (_halo(mc) if mc else 16)),
+        # a recorded 0 (a fixed-size, microscope-matched package: run whole) is a value, not "unknown"
+        halo=int(meta["halo"]) if meta.get("halo") is not None else (_halo(mc) if mc else 16),
         model_config=mc,
         scale=scale,
+        fixed_size=meta.get("matched") is not None,  # srredsim.export.matched: one input size, run whole
     )
 
 

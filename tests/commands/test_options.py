@@ -11,7 +11,7 @@ from srredsim.cli import COMMANDS, build_parser
 from srredsim.config import OpticsConfig
 
 WRITERS = [name for name, _ in COMMANDS if name != "info"]  # every command but info writes files
-OPTICS_COMMANDS = ["reconstruct", "predict", "simulate", "fiji-check"]
+OPTICS_COMMANDS = ["reconstruct", "predict", "simulate", "fiji-check", "export"]
 OPTICS_FLAGS = ["--na", "--wavelength", "--pixel-size", "--refractive-index", "--angles", "--phases", "--beams"]
 
 
