@@ -64,6 +64,16 @@ class ModelConfig(_Section):
         "sigmoid", description="U-Net output: the seed's sigmoid, or SR-REDSIM's ReLU (the sigmoid saturates and "
                                "can collapse to a constant output on sparse fluorescence targets)")
 
+    classical_wiener: float = Field(
+        0.05, gt=0, description="red_net only: Wiener parameter w of the classical reconstruction the network "
+                                "reads (fairSIM's default 0.05); predict reconstructs with it")
+    classical_apo_cutoff: float = Field(
+        2.0, gt=0, description="red_net only: apodisation cutoff (times the OTF cutoff) of that reconstruction "
+                               "(fairSIM's default 2.0)")
+    classical_apo_bend: float = Field(
+        0.9, gt=0, description="red_net only: apodisation bend of that reconstruction (fairSIM's default 0.9; "
+                               "smaller keeps more of the measured high frequencies, with their noise)")
+
     @property
     def scale(self) -> int:
         """Output pixels per input pixel along x and y: 2 for the raw-stack networks, 1 for

@@ -13,7 +13,6 @@ This module is the classical half as the network sees it:
   computes it before the network (:mod:`srredsim.classical` with fairSIM's default settings; the
   settings that match in fairSIM itself are in docs/fiji.md).
 * :func:`predict_raw` -- both steps on a raw stack with an opened model.
-* :func:`synthetic_reconstruction` -- an SR image of the kind RED-Net reads, for engine tests and timing.
 * :func:`write_training_pairs` -- turns simulated training folders (``python -m srredsim.recipes
   training-data``: raw stacks, their true pattern parameters and targets) into RED-Net pairs
   ``OUT/trainx`` (classical reconstructions, ``(1, 2H, 2W)``) and ``OUT/trainy`` (the targets).
@@ -38,6 +37,19 @@ from srredsim.errors import SrredsimError, atomic_dir
 class ClassicalStepFailed(SrredsimError):
     """The classical reconstruction could not be made (no pattern found, a stack it cannot take):
     callers say so in their own words, apart from errors of the network step."""
+
+
+def recon_options(model_cfg=None, **overrides):
+    """The classical step's settings for a RED-Net: fairSIM's defaults with the Wiener parameter
+    and apodisation the model records (``ModelConfig.classical_*``: what it was trained on), and
+    ``overrides`` (e.g. ``fade_px=0``, ``fallback="widefield"``)."""
+    from srredsim.classical import ReconOptions
+
+    kw = {}
+    if model_cfg is not None:
+        kw = {"wiener": model_cfg.classical_wiener, "apo_cutoff": model_cfg.classical_apo_cutoff,
+              "apo_bend": model_cfg.classical_apo_bend}
+    return ReconOptions(**{**kw, **overrides})
 
 
 def network_input(raw: np.ndarray, optics: OpticsConfig, params=None, opts=None):
@@ -67,6 +79,8 @@ def predict_raw(handle, raw: np.ndarray, optics: OpticsConfig, params=None, opts
     channel, output on the input's grid); the other arguments as in :func:`network_input`;
     ``predict_kwargs`` (``halo``, ``batch_size``) go to ``handle.predict``.
     """
+    if opts is None:  # the settings the model was trained with
+        opts = recon_options(getattr(handle, "model_config", None))
     recon, sim_params = network_input(raw, optics, params=params, opts=opts)
     out = handle.predict(recon[None], tile=tile, progress=progress, **predict_kwargs)
     return out, recon, sim_params
@@ -100,28 +114,12 @@ class RawStackModel:
         return OpticsConfig(**red_fairsim_layout(Path("the stack"), raw.shape[0], {}))
 
     def predict(self, raw, tile: int | None = None, progress=None, **_):
-        from srredsim.classical import ReconOptions
-
+        opts = recon_options(self.handle.model_config, fallback=self.fallback)
         out, _, params = predict_raw(self.handle, np.asarray(raw), self.optics_for(raw),
-                                     opts=ReconOptions(fallback=self.fallback), tile=tile, progress=progress)
+                                     opts=opts, tile=tile, progress=progress)
         self.last_params = params
         self.last_note = "; ".join(n for n in params.notes if n.startswith("fallback"))
         return out
-
-
-def synthetic_reconstruction(optics: OpticsConfig, size: int = 128, seed: int = 0) -> np.ndarray:
-    """A ``(size, size)`` float32 classical reconstruction of a synthetic raw stack of ``size/2``
-    pixels (:func:`srredsim.export.testdata.synthetic_raw_stack`, the pattern estimated): the
-    input a RED-Net is tested and timed on -- a raw stack would be the wrong kind of image, and
-    noise would not show the network's real arithmetic. At least 64 pixels (the classical step
-    needs 32 raw pixels, an even number)."""
-    from srredsim.export.testdata import synthetic_raw_stack
-
-    size = max(64, int(size))
-    raw_size = -(-size // 2)
-    raw_size += raw_size % 2
-    sr, _ = network_input(synthetic_raw_stack(optics, raw_size, seed=seed), optics)
-    return np.ascontiguousarray(sr[:size, :size], dtype=np.float32)
 
 
 def _training_optics(meta: dict) -> OpticsConfig:
@@ -140,12 +138,12 @@ def _one(job) -> str:
     from srredsim.classical import ReconOptions
     from srredsim.tiff import read_raw_stack, read_reference, write_tiff
 
-    raw_path, params_path, target_path, out_x, out_y = job
+    raw_path, params_path, target_path, out_x, out_y, settings = job
     meta = json.loads(Path(params_path).read_text())
     raw, _ = read_raw_stack(raw_path)
     optics = _training_optics(meta)
     # the simulated fields are periodic: no border fade (inside a real frame there is none either)
-    sr, _ = network_input(raw, optics, params=_known_params(meta), opts=ReconOptions(fade_px=0))
+    sr, _ = network_input(raw, optics, params=_known_params(meta), opts=ReconOptions(fade_px=0, **settings))
     target, _ = read_reference(target_path)
     if target.shape != sr.shape:
         raise SrredsimError(f"{target_path}: target {target.shape} does not match the reconstruction {sr.shape}")
@@ -155,7 +153,7 @@ def _one(job) -> str:
     return Path(raw_path).name
 
 
-def _jobs(source: Path, dest: Path, tag: str) -> list[tuple]:
+def _jobs(source: Path, dest: Path, tag: str, settings: dict) -> list[tuple]:
     """One job per pair of a recipe target folder (``SRC/<target>`` with trainx/trainy/testx/testy,
     the pattern parameters in ``SRC/params``)."""
     params_dir = source.parent / "params"
@@ -172,15 +170,23 @@ def _jobs(source: Path, dest: Path, tag: str) -> list[tuple]:
             if not target.is_file() or not params.is_file():
                 raise SrredsimError(f"{raw}: no {target} or {params} beside it")
             jobs.append((str(raw), str(params), str(target), str(dest / xs / f"{tag}_{raw.name}"),
-                         str(dest / ys / f"{tag}_{raw.name}")))
+                         str(dest / ys / f"{tag}_{raw.name}"), settings))
     if not jobs:
         raise SrredsimError(f"{source}: no trainx/*.tif stacks")
     return jobs
 
 
+#: the classical settings a RED-Net's pairs record, as ModelConfig fields (``classical_<key>``)
+SETTINGS = ("wiener", "apo_cutoff", "apo_bend")
+
+
 def write_training_pairs(out: str | os.PathLike, sources: list[str | os.PathLike], workers: int = 1,
-                         progress: bool = True, overwrite: bool = False) -> Path:
+                         progress: bool = True, overwrite: bool = False, settings: dict | None = None) -> Path:
     """Write RED-Net training pairs from recipe target folders (see the module docstring).
+
+    ``settings``: the classical step's Wiener parameter and apodisation (keys :data:`SETTINGS`;
+    default fairSIM's), recorded in the pairs' ``recipe.json``; a RED-Net trained on them must
+    carry the same ``model.classical_*`` values (``srredsim train`` checks it).
 
     Every source contributes all of its stacks (files are prefixed with the source's layout and
     folder name, so 3x3 and 3x5 sets mix in one folder). The folder appears only when complete.
@@ -189,6 +195,9 @@ def write_training_pairs(out: str | os.PathLike, sources: list[str | os.PathLike
 
     out = Path(out)
     sources = [Path(s) for s in sources]
+    defaults = recon_options()
+    settings = {k: float((settings or {}).get(k, getattr(defaults, k))) for k in SETTINGS}
+    recon_options(**settings).validate()
     recipes = []
     with atomic_dir(out, overwrite=overwrite) as tmp:
         jobs = []
@@ -197,7 +206,7 @@ def write_training_pairs(out: str | os.PathLike, sources: list[str | os.PathLike
             recipe = json.loads(recipe_path.read_text()) if recipe_path.is_file() else {}
             tag = f"{recipe.get('phases', 'x')}ph_{src.parent.name}"
             recipes.append({"source": str(src.resolve()), **recipe})
-            jobs += _jobs(src, tmp, tag)
+            jobs += _jobs(src, tmp, tag, settings)
         for sub in ("trainx", "trainy", "testx", "testy"):
             (tmp / sub).mkdir()
         done = 0
@@ -209,10 +218,28 @@ def write_training_pairs(out: str | os.PathLike, sources: list[str | os.PathLike
         names = {r.get("recipe") for r in recipes}
         (tmp / "recipe.json").write_text(json.dumps({
             "recipe": names.pop() if len(names) == 1 else "mixed",
-            "red_fairsim": "inputs: classical reconstructions (srredsim.classical, fairSIM defaults, no border "
-                           "fade, true pattern parameters); targets: the sources' targets",
+            "red_fairsim": "inputs: classical reconstructions (srredsim.classical, fairSIM's defaults but for "
+                           "'reconstruction', no border fade, true pattern parameters); targets: the sources' targets",
+            "reconstruction": settings,
             "sources": recipes}, indent=1) + "\n")
     return out
+
+
+def check_pairs_settings(data_dir: str | os.PathLike, model_cfg) -> None:
+    """Refuse to train a RED-Net on pairs reconstructed with other settings than it records (the
+    pairs' ``recipe.json``; folders without one are not checked)."""
+    path = Path(data_dir) / "recipe.json"
+    try:
+        recorded = json.loads(path.read_text()).get("reconstruction") if path.is_file() else None
+    except (OSError, ValueError):
+        recorded = None
+    if not recorded:
+        return
+    wrong = [f"{k} {recorded[k]:g} (model.classical_{k} {getattr(model_cfg, 'classical_' + k):g})"
+             for k in SETTINGS if k in recorded and abs(recorded[k] - getattr(model_cfg, "classical_" + k)) > 1e-9]
+    if wrong:
+        raise SrredsimError(f"{data_dir}: its reconstructions used " + ", ".join(wrong) + "; set the model's "
+                            "classical_* to the pairs' settings (--set model.classical_...=...) or remake the pairs")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -229,10 +256,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("sources", nargs="+", type=Path,
                    help="target folders of `python -m srredsim.recipes training-data`, e.g. DATA/support")
     p.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="processes (default: all CPUs)")
+    r = p.add_argument_group("the classical reconstruction (as srredsim reconstruct; the model must record the same)")
+    r.add_argument("--wiener", type=float, default=0.05, help="Wiener parameter w (default 0.05)")
+    r.add_argument("--apo-cutoff", type=float, default=2.0, help="apodisation cutoff, times the OTF cutoff (default 2.0)")
+    r.add_argument("--apo-bend", type=float, default=0.9, help="apodisation bend (default 0.9)")
     args = ap.parse_args(argv)
     try:
         out = write_training_pairs(args.output, args.sources, args.workers, progress=not args.quiet,
-                                   overwrite=args.overwrite)
+                                   overwrite=args.overwrite, settings={k: getattr(args, k) for k in SETTINGS})
     except SrredsimError as exc:
         print(f"python -m srredsim.redfairsim: error: {exc}", file=sys.stderr)
         return 2

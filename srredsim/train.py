@@ -425,6 +425,10 @@ def _train(data_dir, out_dir, cfg, chief, start_epoch, rows, write_dir, resume, 
         raise SrredsimError(f"batch size {cfg.train.batch_size} must be a multiple of the {replicas} "
                             "devices training in sync (set --batch-size)")
 
+    if cfg.model.architecture == "red_net":
+        from srredsim.redfairsim import check_pairs_settings
+
+        check_pairs_settings(data_dir, cfg.model)
     train_pairs, val_pairs, val_note = _split_validation(data_dir, cfg, seed or 0)
     norm = cfg.normalization
     show = verbose is None and sys.stderr.isatty()

@@ -115,3 +115,21 @@ def test_red_net_trains_on_the_pairs_and_predicts_the_same_size(tiny_recipe, tmp
     assert run.config.training_range is not None  # from the pairs' recipe.json
     model = load_run(tmp_path / "run").load_model("best")
     assert model.predict(np.zeros((1, 48, 40, 1), "float32"), verbose=0).shape == (1, 48, 40, 1)
+
+
+def test_the_classical_settings_travel_from_the_pairs_to_the_model(tiny_recipe, tmp_path):
+    """Pairs made with another apodisation record it; a RED-Net must carry the same settings to
+    train on them, and predict then reconstructs with them."""
+    from srredsim.classical import ReconOptions
+    from srredsim.redfairsim import check_pairs_settings, recon_options, write_training_pairs
+
+    out = write_training_pairs(tmp_path / "pairs", [tiny_recipe], progress=False, settings={"apo_bend": 0.3})
+    assert json.loads((out / "recipe.json").read_text())["reconstruction"] == {
+        "wiener": 0.05, "apo_cutoff": 2.0, "apo_bend": 0.3}
+    default = _red_cfg().model
+    with pytest.raises(SrredsimError, match="apo_bend 0.3"):
+        check_pairs_settings(out, default)
+    matching = _red_cfg(classical_apo_bend=0.3).model
+    check_pairs_settings(out, matching)
+    assert recon_options(matching).apo_bend == 0.3 and recon_options(matching, fallback="widefield").fallback == "widefield"
+    assert recon_options(default) == ReconOptions()

@@ -42,11 +42,11 @@ def _raw(phases: int, seed: int = 1, size: int = 64) -> np.ndarray:
 
 # ---- runtime and tiling ------------------------------------------------------------------------
 def test_a_red_net_handle_keeps_the_size_tiled_or_not(red):
+    from srredsim.export.testdata import synthetic_reconstruction
     from srredsim.predict import count_tiles, predict_stack
-    from srredsim.redfairsim import synthetic_reconstruction
 
     assert (red.scale, red.frames, red.takes_raw) == (1, 1, False)
-    image = synthetic_reconstruction(OpticsConfig(), 160, seed=2)[:, :150]  # not square
+    image = synthetic_reconstruction(OpticsConfig(), 160, seed=2)[0, :, :150]  # not square
     whole = red.predict(image[None], tile=0)
     assert whole.shape == image.shape and whole.std() > 0
     assert count_tiles(image.shape, 56, red.halo) > 4
@@ -72,15 +72,16 @@ def test_a_network_whose_output_contradicts_its_scale_is_a_clear_error(red):
 
 
 def test_the_test_input_of_a_red_net_is_an_sr_image(red_run):
+    from srredsim.export.testdata import synthetic_reconstruction
     from srredsim.normalization import normalize_raw
-    from srredsim.redfairsim import synthetic_reconstruction
     from srredsim.runfolder import load_run
     from srredsim.runtime.handle import TEST_SIZE, TIMING_SIZE, _RunSource
 
     source = _RunSource(load_run(red_run), "best")
     batch = source.test_batch()
     assert batch.shape == (1, TEST_SIZE, TEST_SIZE, 1)
-    expected = normalize_raw(synthetic_reconstruction(OpticsConfig(), TEST_SIZE, seed=0), source.fields["normalization"])
+    expected = normalize_raw(synthetic_reconstruction(OpticsConfig(), TEST_SIZE, seed=0)[0],
+                             source.fields["normalization"])
     np.testing.assert_array_equal(batch[0, ..., 0], expected)
     assert source.timing_batch().shape == (1, TIMING_SIZE, TIMING_SIZE, 1)
 

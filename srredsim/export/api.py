@@ -117,17 +117,17 @@ def prepare_image_test_input(config, test_input: str | os.PathLike | None, test_
     want = max(minimum, 2 * int(test_size or 128))
     want = minimum + (want - minimum) // step * step
     if test_input is None:  # (min and step are multiples of 16: an even size, a whole raw stack)
-        return synthetic_reconstruction(config.optics, want, seed=seed)
+        return synthetic_reconstruction(config.optics, want, seed=seed, model_cfg=config.model)
     from srredsim.tiff import read_raw_stack, read_reference
 
     try:
         image, _ = read_reference(test_input)  # one image: a reconstruction already
         image = image[None]
     except SrredsimError:
-        from srredsim.redfairsim import network_input
+        from srredsim.redfairsim import network_input, recon_options
 
         raw, _ = read_raw_stack(test_input, frames=config.optics.frames)
-        sr, _ = network_input(raw, config.optics)
+        sr, _ = network_input(raw, config.optics, opts=recon_options(config.model))
         image = np.asarray(sr, np.float32)[None]
     return _crop_valid(image, test_input, want, minimum, step)
 

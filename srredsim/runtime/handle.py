@@ -167,9 +167,11 @@ class _Source:
         m = self.fields["size_multiple"]
         size = -(-size // m) * m
         if self.fields.get("scale", 2) == 1:
-            from srredsim.redfairsim import synthetic_reconstruction
+            from srredsim.export.testdata import synthetic_reconstruction
 
-            return synthetic_reconstruction(self.optics or OpticsConfig(), size, seed=0)[None]
+            size = max(64, size + size % 2)  # the classical step needs >= 32 raw pixels; the 2x grid is even
+            return synthetic_reconstruction(self.optics or OpticsConfig(), size, seed=0,
+                                            model_cfg=self.fields.get("model_config"))
         optics = self.optics or _optics_for(self.fields["frames"])
         if optics is None:
             return np.random.default_rng(0).integers(90, 4000, (self.fields["frames"], size, size)).astype(np.uint16)
