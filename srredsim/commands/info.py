@@ -72,6 +72,8 @@ def run(args) -> int:
     else:
         print(f"input:          one classical SIM reconstruction on the 2x grid (of a 3x3 or 3x5 raw stack; "
               f"default raw optics: {optics})")
+        print(f"classical step: Wiener {m.classical_wiener:g}, apodisation cutoff {m.classical_apo_cutoff:g}, bend "
+              f"{m.classical_apo_bend:g} (the settings it was trained on; fairSIM's defaults are 0.05, 2, 0.9)")
     if n.mode == "global":
         print(f"normalisation:  global min/max  x [{n.x_min}, {n.x_max}]  y [{n.y_min}, {n.y_max}]")
     else:
