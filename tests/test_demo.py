@@ -29,6 +29,29 @@ def test_shipped_models_load_and_reconstruct_their_layout(name):
     assert np.corrcoef(sr.ravel(), stack.truth.ravel())[0, 1] > 0.8
 
 
+@pytest.mark.parametrize("phases", [5, 3])
+def test_shipped_red_fairsim_denoises_the_classical_reconstruction_of_both_layouts(phases):
+    """red-fairsim: a trained RED-Net (not an initialisation) that improves on the classical
+    reconstruction it reads, for 3x5 and 3x3 stacks alike."""
+    from srredsim.classical import reconstruct
+    from srredsim.controls import layout_optics
+    from srredsim.metrics import compare
+    from srredsim.recipes import heldout_stack
+    from srredsim.redfairsim import RawStackModel
+    from srredsim.runfolder import load_run
+    from srredsim.runtime import open_model
+
+    run = load_run("red-fairsim")
+    assert run.config.model.architecture == "red_net" and run.config.training_range is not None
+    stack = heldout_stack(6, size=96, index=2, phases=phases)
+    model = RawStackModel(open_model("red-fairsim", precision="fp32"), layout_optics(phases))
+    sr = model.predict(stack.raw)
+    classical = reconstruct(stack.raw, layout_optics(phases)).sr
+    assert sr.shape == classical.shape == stack.truth.shape
+    score = lambda img: compare(img, stack.truth, border=16, pixel_size_um=0.04)["psnr"]  # noqa: E731
+    assert score(sr) > score(classical) + 1.0
+
+
 def test_default_is_the_shipped_model_of_the_datas_layout(tmp_path, capsys):
     from srredsim.cli import main
     from srredsim.errors import SrredsimError

@@ -242,3 +242,14 @@ def test_a_raw_stack_model_refuses_a_reconstructed_image(tmp_path, capsys):
     code, _, err = _main(capsys, "predict", run, tmp_path / "sr.tif", "-o", tmp_path / "o.tif", *KERAS)
     _one_error(code, err, "expected a raw SIM stack", "RED-fairSIM model")
     assert not (tmp_path / "o.tif").exists()
+
+
+def test_default_given_a_reconstructed_image_points_to_red_fairsim(tmp_path, capsys):
+    """`default` stands for the SR-REDSIM model of the stack's layout; one image is not a stack."""
+    from srredsim.cli import main
+    from srredsim.tiff import write_tiff
+
+    write_tiff(tmp_path / "sr.tif", np.random.default_rng(0).random((64, 64)).astype("float32"), pixel_size_um=0.04)
+    assert main(["predict", "default", str(tmp_path / "sr.tif"), "-o", str(tmp_path / "out.tif")]) == 2
+    err = capsys.readouterr().err
+    assert "not a raw SIM stack" in err and "red-fairsim" in err and len(err.strip().splitlines()) == 1

@@ -95,10 +95,15 @@ def run(args) -> int:
     given = opt.optics_given(args)
     if given:  # bad optics fail before the model is loaded
         opt.optics_from_args(args)
+    from srredsim.errors import SrredsimError
     from srredsim.pretrained import DEFAULT, is_shipped_name, resolve
 
     if is_shipped_name(args.model) and str(args.model) == DEFAULT:  # the shipped model for the data's layout
-        args.model = resolve(DEFAULT, frames=read_stack_header(inputs[0]).shape[0])
+        frames = read_stack_header(inputs[0], images=True).shape[0]
+        if frames == 1:
+            raise SrredsimError(f"{inputs[0]}: one image, not a raw SIM stack; 'default' is an SR-REDSIM model "
+                                "(raw stacks). For an already reconstructed SIM image use red-fairsim")
+        args.model = resolve(DEFAULT, frames=frames)
     io = model_io(args.model, args.weights)
     # bad headers fail before the model is opened (and its engine measured); predict_files reuses them
     headers = read_input_headers(inputs, io.frames, io.scale, given)
