@@ -303,8 +303,8 @@ def _check_in(package: Path, build: DriverBuild, work: Path, weight_formats, mac
         model, reference = matched.reference_prediction(package, raw)
         halo, explain = 0, None
         ref_note = f"srredsim predict ({model.engine} engine)"
-    else:
-        model = open_model(package)
+    else:  # fp32: the reference is the network's own arithmetic (auto may pick bf16, ~1e-3 away)
+        model = open_model(package, precision="fp32")
         reference, ref_note = predict_reference(model, raw, scale)
         halo = int(model.halo)
         explain = jdll_percentile_reference(model, raw, scale)
