@@ -55,7 +55,7 @@ import numpy as np
 
 from srredsim.config import OpticsConfig, RunConfig
 from srredsim.errors import SrredsimError
-from srredsim.export import INPUT_ID, ONNX_MAX_IR, ONNX_OPSET, OUTPUT_ID, SERVE_ENDPOINT, SIGNATURE
+from srredsim.export import INPUT_ID, ONNX_OPSET, OUTPUT_ID, SERVE_ENDPOINT, SIGNATURE
 
 DEFAULT_INPUT_SIZE = 512  # the paper's raw frame size
 MIN_INPUT_SIZE = 16
@@ -372,30 +372,14 @@ def _spec(model):
 
 def convert_matched_onnx(model, metadata: dict[str, str]):
     """tf2onnx at opset 17, IR <= 8 (ONNX Runtime 1.13.1), with the fixed input shape; checked."""
-    import onnx
-    import tf2onnx
+    from srredsim.export.onnx_export import finish_proto, keras_to_proto
 
-    try:
-        proto, _ = tf2onnx.convert.from_keras(model, input_signature=[_spec(model)], opset=ONNX_OPSET)
-    except Exception as exc:
-        raise SrredsimError(f"ONNX conversion of the matched graph failed ({type(exc).__name__}: {exc})") from None
-    if [i.name for i in proto.graph.input] != [INPUT_ID] or [o.name for o in proto.graph.output] != [OUTPUT_ID]:
-        raise SrredsimError(f"ONNX conversion gave inputs {[i.name for i in proto.graph.input]} and outputs "
-                            f"{[o.name for o in proto.graph.output]}; expected [{INPUT_ID!r}] and [{OUTPUT_ID!r}]")
-    proto.ir_version = min(proto.ir_version, ONNX_MAX_IR)
+    proto = keras_to_proto(model, _spec(model), ONNX_OPSET, INPUT_ID, OUTPUT_ID, what="the matched graph")
     for value in (proto.graph.input[0], proto.graph.output[0]):
         dim = value.type.tensor_type.shape.dim[0]
         if not dim.HasField("dim_value"):
             dim.dim_param = "batch"
-    for key, val in metadata.items():
-        entry = proto.metadata_props.add()
-        entry.key, entry.value = key, val
-    proto.producer_name = "srredsim (tf2onnx, microscope-matched)"
-    try:
-        onnx.checker.check_model(proto, full_check=True)
-    except Exception as exc:
-        raise SrredsimError(f"the matched ONNX model fails the ONNX checker: {exc}") from None
-    return proto
+    return finish_proto(proto, metadata, producer="srredsim (tf2onnx, microscope-matched)")
 
 
 def export_matched_savedmodel(model, out_dir: Path) -> Path:

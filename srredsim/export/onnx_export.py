@@ -26,26 +26,14 @@ def convert_to_onnx(model, *, opset: int = ONNX_OPSET, nchw: bool = False, input
     """Convert a channels-last Keras model to an ``onnx.ModelProto`` (checked by the ONNX checker).
 
     ``scale`` (output pixels per input pixel) only names the output's dynamic dimensions."""
-    import onnx
     import tensorflow as tf
-    import tf2onnx
 
     channels = int(model.input_shape[-1])
     spec = tf.TensorSpec((None, None, None, channels), tf.float32, name=input_id)
     kwargs: dict[str, Any] = {}
     if nchw:
         kwargs = {"inputs_as_nchw": [input_id], "outputs_as_nchw": [output_id]}
-    try:
-        proto, _ = tf2onnx.convert.from_keras(model, input_signature=[spec], opset=opset, **kwargs)
-    except Exception as exc:
-        raise SrredsimError(f"ONNX conversion failed ({type(exc).__name__}: {exc})") from None
-    if [i.name for i in proto.graph.input] != [input_id] or [o.name for o in proto.graph.output] != [output_id]:
-        raise SrredsimError(
-            f"ONNX conversion gave inputs {[i.name for i in proto.graph.input]} and outputs "
-            f"{[o.name for o in proto.graph.output]}; expected [{input_id!r}] and [{output_id!r}] "
-            "(the Keras model's output layer must be named like the output tensor)")
-    if proto.ir_version > max_ir:
-        proto.ir_version = max_ir
+    proto = keras_to_proto(model, spec, opset, input_id, output_id, **kwargs)
     # readable names for the dynamic dimensions
     in_dims = ("batch", "channel", "height", "width") if nchw else ("batch", "height", "width", "channel")
     oh, ow = ("height", "width") if scale == 1 else (f"height{scale}", f"width{scale}")
@@ -54,14 +42,42 @@ def convert_to_onnx(model, *, opset: int = ONNX_OPSET, nchw: bool = False, input
         for dim, name in zip(value.type.tensor_type.shape.dim, names):
             if not dim.HasField("dim_value"):
                 dim.dim_param = name
+    return finish_proto(proto, metadata, max_ir=max_ir)
+
+
+def keras_to_proto(model, spec, opset: int, input_id: str, output_id: str, what: str = "", **kwargs):
+    """tf2onnx on a Keras model with one input ``spec``; the graph's single input and output must
+    carry the RDF tensor ids. ``what`` names the graph in errors."""
+    import tf2onnx
+
+    try:
+        proto, _ = tf2onnx.convert.from_keras(model, input_signature=[spec], opset=opset, **kwargs)
+    except Exception as exc:
+        raise SrredsimError(f"ONNX conversion{' of ' + what if what else ''} failed ({type(exc).__name__}: {exc})") \
+            from None
+    if [i.name for i in proto.graph.input] != [input_id] or [o.name for o in proto.graph.output] != [output_id]:
+        raise SrredsimError(
+            f"ONNX conversion gave inputs {[i.name for i in proto.graph.input]} and outputs "
+            f"{[o.name for o in proto.graph.output]}; expected [{input_id!r}] and [{output_id!r}] "
+            "(the Keras model's output layer must be named like the output tensor)")
+    return proto
+
+
+def finish_proto(proto, metadata: dict[str, str] | None, max_ir: int = ONNX_MAX_IR,
+                 producer: str = "srredsim (tf2onnx)"):
+    """Cap the IR version (ONNX Runtime 1.13.1 reads <= 8), attach srredsim's metadata, name the
+    producer, and run the full ONNX checker."""
+    import onnx
+
+    proto.ir_version = min(proto.ir_version, max_ir)
     for key, val in (metadata or {}).items():
         entry = proto.metadata_props.add()
         entry.key, entry.value = key, val
-    proto.producer_name = "srredsim (tf2onnx)"
+    proto.producer_name = producer
     try:
         onnx.checker.check_model(proto, full_check=True)
     except Exception as exc:
-        raise SrredsimError(f"converted ONNX model fails the ONNX checker: {exc}") from None
+        raise SrredsimError(f"converted ONNX model ({producer}) fails the ONNX checker: {exc}") from None
     return proto
 
 
