@@ -15,6 +15,7 @@ Default outputs (``out`` not given) go under ``RUN/export/``::
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import tempfile
@@ -213,12 +214,7 @@ def export_run(run_path: str | os.PathLike, fmt: str = "bioimageio", out: str | 
     result.timings["load"] = time.perf_counter() - t0
     raw_test = prepare_test_input(cfg, test_input, test_size, seed) if fmt in ("bioimageio", "all") else None
 
-    parent = out.parent
-    created_parent = not parent.exists()
-    parent.mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(prefix=".srredsim-export-", dir=parent))
-    ok = False
-    try:
+    with export_workdir(out) as work:
         if fmt == "all":
             with atomic_dir(out, overwrite=overwrite) as tmp:
                 _export_all(model, cfg, tmp, meta, raw_test, work, nchw, verify, result, log, fast=fast)
@@ -241,16 +237,30 @@ def export_run(run_path: str | os.PathLike, fmt: str = "bioimageio", out: str | 
             _usual_modes(path)
         if fmt == "all":
             _usual_modes(out)
+    result.timings["total"] = time.perf_counter() - t0
+    return result
+
+
+@contextlib.contextmanager
+def export_workdir(out: Path):
+    """A scratch folder beside ``out`` for an export's intermediate files, removed afterwards. The
+    output's parent folder is created if needed -- and removed again (when empty) if the export
+    fails: a failed export leaves nothing behind."""
+    parent = out.parent
+    created_parent = not parent.exists()
+    parent.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix=".srredsim-export-", dir=parent))
+    ok = False
+    try:
+        yield work
         ok = True
     finally:
         shutil.rmtree(work, ignore_errors=True)
         if not ok and created_parent:
             try:
-                parent.rmdir()  # only if empty: a failed export leaves nothing behind
+                parent.rmdir()  # only if empty
             except OSError:
                 pass
-    result.timings["total"] = time.perf_counter() - t0
-    return result
 
 
 def _usual_modes(path: Path) -> None:

@@ -518,7 +518,7 @@ def export_matched(run_path: str | os.PathLike, fmt: str, out: str | os.PathLike
     """Export a matched package; returns an :class:`~srredsim.export.api.ExportResult`, or a one-line
     note (str) when the optics are the model's own sampling and the normal package is what to build."""
     from srredsim.errors import atomic_path
-    from srredsim.export.api import ExportResult, check_model_io, default_output, _usual_modes
+    from srredsim.export.api import ExportResult, _usual_modes, check_model_io, default_output, export_workdir
     from srredsim.export.bioimageio_package import check_metadata
     from srredsim.models import inference_twin
     from srredsim.runfolder import load_run
@@ -552,27 +552,11 @@ def export_matched(run_path: str | os.PathLike, fmt: str, out: str | os.PathLike
     matched = build_matched_model(net, plan, cfg.normalization)
     result.timings["load"] = time.perf_counter() - t0
 
-    import shutil
-    import tempfile
-
-    parent = out.parent
-    created_parent = not parent.exists()
-    parent.mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(prefix=".srredsim-export-", dir=parent))
-    ok = False
-    try:
+    with export_workdir(out) as work:
         with atomic_path(out) as tmp:
             _package(matched, net, cfg, plan, tmp, meta, raw_test, work, verify, result, log, file_name=out.name)
         result.outputs["bioimageio"] = out
         _usual_modes(out)
-        ok = True
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
-        if not ok and created_parent:
-            try:
-                parent.rmdir()
-            except OSError:
-                pass
     result.timings["total"] = time.perf_counter() - t0
     return result
 
