@@ -44,7 +44,7 @@ from __future__ import annotations
 import dataclasses
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
@@ -606,21 +606,33 @@ def package_model(model, config: RunConfig, out_zip: str | os.PathLike, meta: Pa
                   inference_model=None) -> dict:
     """Write the package zip to ``out_zip`` (normally a temporary path; the caller moves it).
     ``inference_model``: see :func:`write_package_files`."""
-    import tensorflow as tf
-    from bioimageio.spec import save_bioimageio_package
-
     out_zip = Path(out_zip)
     files, info = write_package_files(model, config, workdir, meta, raw_test, weight_formats=weight_formats,
                                       file_name=file_name or out_zip.name, onnx_proto=onnx_proto,
                                       savedmodel_dir=savedmodel_dir, inference_model=inference_model)
+    assemble_package(config, meta, files, info, out_zip, model_id=slug(info["folder_name"]))
+    info["files"] = {k: str(v) for k, v in files.items()}
+    return info
+
+
+def assemble_package(config: RunConfig, meta: PackageMetadata, files: dict[str, Path], info: dict,
+                     out_zip: Path, *, model_id: str, fixed_size: tuple[int, int] | None = None,
+                     rdf_edit: Callable[[dict], dict] | None = None) -> None:
+    """The written files (:func:`write_package_files`) -> the RDF (:func:`build_model_descr`) -> the
+    zip, its RDF made JDLL-compatible (then ``rdf_edit``), checked. Bad metadata and a missing
+    network are one clear error."""
+    import tensorflow as tf
+    from bioimageio.spec import save_bioimageio_package
+
     test_output = np.load(files["test_output"])
     try:
         descr = build_model_descr(config, meta, files, test_output=test_output, parameters=info["parameters"],
-                                  tf_version=tf.__version__, runtime_s=info["runtime_s"],
-                                  model_id=slug(info["folder_name"]))
+                                  tf_version=tf.__version__, runtime_s=info["runtime_s"], model_id=model_id,
+                                  fixed_size=fixed_size)
         save_bioimageio_package(descr, output_path=out_zip)
         pads = {str(t.id): t.pad.model_dump(mode="json") for t in descr.inputs if t.pad is not None}
-        rewrite_rdf(out_zip, lambda content: jdll_compatible_rdf(content, pads))
+        edit = rdf_edit or (lambda content: content)
+        rewrite_rdf(out_zip, lambda content: edit(jdll_compatible_rdf(content, pads)))
         _check_valid(out_zip)
     except ValueError as exc:
         raise SrredsimError(f"bioimage.io packaging failed: {exc}") from None
@@ -628,5 +640,3 @@ def package_model(model, config: RunConfig, out_zip: str | os.PathLike, meta: Pa
         if type(exc).__module__.startswith("httpx"):
             raise SrredsimError(network_hint(exc)) from None
         raise
-    info["files"] = {k: str(v) for k, v in files.items()}
-    return info

@@ -563,12 +563,8 @@ def export_matched(run_path: str | os.PathLike, fmt: str, out: str | os.PathLike
 
 def _package(matched, net, cfg: RunConfig, plan: MatchedPlan, zip_path: Path, meta, raw_test: np.ndarray,
              work: Path, verify: bool, result, log, *, file_name: str) -> None:
-    import tensorflow as tf
-    from bioimageio.spec import save_bioimageio_package
-
     from srredsim.export.api import PARITY_TOL, _parity
-    from srredsim.export.bioimageio_package import (_check_valid, build_model_descr, jdll_compatible_rdf,
-                                                    network_hint, rewrite_rdf, slug, write_package_files)
+    from srredsim.export.bioimageio_package import assemble_package, slug, write_package_files
     from srredsim.export.meta import META_KEY
     from srredsim.export.onnx_export import onnx_predict_fn
     from srredsim.export.safezip import safe_extract
@@ -593,20 +589,8 @@ def _package(matched, net, cfg: RunConfig, plan: MatchedPlan, zip_path: Path, me
     test_output = np.load(files["test_output"])
     model_id = slug(info["folder_name"])  # the file-name stem, as for every package, saying "matched"
     model_id = model_id if "matched" in model_id else f"{model_id}-matched"
-    try:
-        descr = build_model_descr(cfg, meta, files, test_output=test_output, parameters=info["parameters"],
-                                  tf_version=tf.__version__, runtime_s=info["runtime_s"],
-                                  model_id=model_id, fixed_size=plan.input_size)
-        save_bioimageio_package(descr, output_path=zip_path)
-        pads = {str(x.id): x.pad.model_dump(mode="json") for x in descr.inputs if x.pad is not None}
-        rewrite_rdf(zip_path, lambda c: _matched_rdf(jdll_compatible_rdf(c, pads), plan, meta_json))
-        _check_valid(zip_path)
-    except ValueError as exc:
-        raise SrredsimError(f"bioimage.io packaging failed: {exc}") from None
-    except Exception as exc:
-        if type(exc).__module__.startswith("httpx"):
-            raise SrredsimError(network_hint(exc)) from None
-        raise
+    assemble_package(cfg, meta, files, info, zip_path, model_id=model_id, fixed_size=plan.input_size,
+                     rdf_edit=lambda c: _matched_rdf(c, plan, meta_json))
     if verify:
         x = stack_to_hwc(normalize_raw(raw_test, cfg.normalization))[None]
         ref = np.asarray(matched.predict_on_batch(x), np.float32)
