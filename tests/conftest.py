@@ -155,6 +155,20 @@ def tools_missing() -> str | None:
     return None
 
 
+def deepimagej_missing() -> str | None:
+    """Why the DeepImageJ checks cannot run here (no vendor builds of DeepImageJ/JDLL, no Java or
+    Maven), or None."""
+    from srredsim.errors import SrredsimError
+    from srredsim.export import deepimagej_build as dib
+
+    try:
+        dib.find_vendor()
+        dib.java_tools(need_maven=True)
+    except SrredsimError as exc:
+        return str(exc)
+    return None
+
+
 def srredsim_cli(*args: str, timeout: float = 900) -> subprocess.CompletedProcess:
     """``python -m srredsim ARGS`` in a fresh process, as a user runs it (engines' logs as by default)."""
     env = dict(os.environ, KERAS_BACKEND="tensorflow")

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from conftest import deepimagej_missing
 from srredsim.errors import SrredsimError
 from srredsim.export import deepimagej as dij
 from srredsim.export import deepimagej_build as dib
@@ -24,14 +25,7 @@ REPO = Path(__file__).resolve().parents[1]
 SHIPPED = sorted((REPO / "bioimage_model").glob("*.zip"))
 
 
-def missing() -> str | None:
-    """Why the DeepImageJ check cannot run here, or None."""
-    try:
-        dib.find_vendor()
-        dib.java_tools(need_maven=True)
-    except SrredsimError as exc:
-        return str(exc)
-    return None
+missing = deepimagej_missing  # why the DeepImageJ check cannot run here, or None
 
 
 def vendor_missing() -> str | None:

@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 import yaml
 
-from conftest import make_tiny_run, tools_missing
+from conftest import deepimagej_missing, make_tiny_run, tools_missing
 from srredsim.errors import SrredsimError
 
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
@@ -297,20 +297,9 @@ def test_percentile_rule_difference_warns_only_for_float_inputs_within_the_bound
 
 
 # ---- jvm: DeepImageJ's engines and DeepImageJ's own code on a tiny RED-Net package ------------------
-def _deepimagej_missing() -> str | None:
-    from srredsim.export import deepimagej_build as dib
-
-    try:
-        dib.find_vendor()
-        dib.java_tools(need_maven=True)
-    except SrredsimError as exc:
-        return str(exc)
-    return None
-
-
 @pytest.mark.jvm
 @pytest.mark.skipif(bool(tools_missing()), reason=f"JVM harness unavailable: {tools_missing()}")
-@pytest.mark.skipif(_deepimagej_missing() is not None, reason=str(_deepimagej_missing()))
+@pytest.mark.skipif(deepimagej_missing() is not None, reason=str(deepimagej_missing()))
 def test_validate_jvm_deepimagej_on_a_tiny_red_net_package(tmp_path_factory, capsys):
     """`srredsim validate PKG --jvm --deepimagej` on a RED-Net package exported with the default test
     size (a 256 x 256 reconstruction): every row passes (warnings allowed), and DeepImageJ's image equals

@@ -324,18 +324,9 @@ def test_matched_row_fails_on_a_package_made_parameterized(unpacked, rdf, tmp_pa
 def _jvm_missing() -> str | None:
     """Why `validate --jvm --deepimagej` cannot run here (as tests/export/test_jvm.py and
     tests/test_deepimagej.py decide), or None."""
-    from conftest import tools_missing
-    from srredsim.export import deepimagej_build as dib
+    from conftest import deepimagej_missing, tools_missing
 
-    why = tools_missing()
-    if why:
-        return why
-    try:
-        dib.find_vendor()
-        dib.java_tools(need_maven=True)
-    except SrredsimError as exc:
-        return str(exc)
-    return None
+    return tools_missing() or deepimagej_missing()
 
 
 JVM_MISSING = _jvm_missing()
