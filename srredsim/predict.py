@@ -68,6 +68,12 @@ def resolve_tile(tile: int | None, h: int, w: int) -> int | None:
 # own zero padding). "symmetric" is what JDLL/DeepImageJ do and what exported packages declare.
 BORDER_MODE = "symmetric"
 BORDER_MODES = ("symmetric", "reflect", "edge", "constant")
+# What `srredsim predict --border` offers: the default, and "none" (no extension: the network's own
+# zero padding, what it was trained with). "none" computes only the image itself -- (512+2*48)^2
+# vs 512^2 input pixels for the full-size network, 1.41x the work -- and scored as well or better
+# within 12 px of the border (benchmarks/results/border_padding.md); the cost is that the outer
+# band then differs from DeepImageJ's result, which always mirrors (docs/fiji.md, "Borders").
+BORDER_CHOICES = {"symmetric": "symmetric", "none": None}
 
 
 def extend_border(x: np.ndarray, width: int, mode: str | None = BORDER_MODE) -> np.ndarray:
@@ -293,7 +299,8 @@ def read_input_headers(inputs, frames: int, scale: int = 2, optics: dict | None 
 
 def predict_files(model, inputs, outputs, *, optics: dict | None = None, order: str = "angle-major",
                   strict: bool = False, check: bool = True, tile: int | None = None, halo: int | None = None,
-                  batch_size: int = 1, progress=None, log=None, warn=None, headers=None):
+                  batch_size: int = 1, progress=None, log=None, warn=None, headers=None,
+                  border: str | None = BORDER_MODE):
     """Predict raw stack files one at a time (read, check, predict, write, then the next), so a
     folder of any size needs the memory of one stack.
 
@@ -316,12 +323,14 @@ def predict_files(model, inputs, outputs, *, optics: dict | None = None, order: 
     predicted and written on twice the stack's own grid. ``log`` gets the total tile count once
     the first stack has been read. ``headers``: the inputs' :func:`srredsim.tiff.read_stack_header`
     results when the caller has already checked them (:func:`read_input_headers`; not read again).
+    ``border``: how each image is extended beyond its edges (:data:`BORDER_MODE`; None: the
+    network's own zero padding, see :data:`BORDER_CHOICES`).
     Yields a :class:`PredictedFile` after each file is written.
     """
     if getattr(model, "scale", 2) == 1:
         yield from _red_fairsim_files(model, inputs, outputs, optics=optics, order=order, strict=strict,
                                       check=check, tile=tile, halo=halo, batch_size=batch_size,
-                                      progress=progress, log=log, warn=warn, headers=headers)
+                                      progress=progress, log=log, warn=warn, headers=headers, border=border)
         return
     from srredsim.frameorder import to_angle_major
     from srredsim.model_optics import ModelSampling, data_optics, model_grid_shape, predict_with_optics
@@ -358,7 +367,7 @@ def predict_files(model, inputs, outputs, *, optics: dict | None = None, order: 
                 if warn:
                     warn(line)
             result.enforce(strict)
-        kw = dict(tile=tile, halo=halo, batch_size=batch_size, progress=progress)
+        kw = dict(tile=tile, halo=halo, batch_size=batch_size, progress=progress, border=border)
         if sampling is None:
             sr = model.predict(raw, **kw)
             px = meta.pixel_size_um or model.pixel_size_um
@@ -444,7 +453,7 @@ def pattern_summary(params) -> str:
     return f"pattern period {periods} nm, modulation {mods}" + ("" if params.estimated else " (given)")
 
 
-def _red_fairsim_files(model, inputs, outputs, *, optics, order, strict, check, tile, halo, batch_size,
+def _red_fairsim_files(model, inputs, outputs, *, optics, order, strict, check, tile, halo, batch_size, border,
                        progress, log, warn, headers):
     """:func:`predict_files` for a same-grid model: each input is a raw stack (checked as for
     SR-REDSIM, reordered to angle-major, reconstructed classically, then denoised; the result has
@@ -461,7 +470,7 @@ def _red_fairsim_files(model, inputs, outputs, *, optics, order, strict, check, 
         headers = read_input_headers(inputs, model.frames, scale=1, optics=given)
     plans = [_red_fairsim_plan(path, h, sampling, given) for path, h in zip(inputs, headers)]
     tiles = [count_tiles(p.shape, tile, halo, 8, model.size_multiple) for p in plans]
-    kw = dict(tile=tile, halo=halo, batch_size=batch_size, progress=progress)
+    kw = dict(tile=tile, halo=halo, batch_size=batch_size, progress=progress, border=border)
     for i, (path, out, plan) in enumerate(zip(inputs, outputs, plans)):
         result = None
         if plan.optics is None:

@@ -50,3 +50,48 @@ def test_unknown_border_mode_is_a_clear_error():
 
     with pytest.raises(SrredsimError, match="unknown border mode"):
         extend_border(np.zeros((4, 4, 1), np.float32), 2, "wrap")
+
+
+def test_cli_border_none_runs_the_network_on_the_image_alone(tmp_path, trained_run, monkeypatch, capsys):
+    """``--border none``: the engine sees the stack itself (no halo added), the result differs from
+    the default only near the edges, and the progress line says so; the default extends by the halo."""
+    from srredsim.cli import main
+    from srredsim.runtime import handle as handle_mod
+    from srredsim.tiff import read_reference, write_tiff
+
+    raw, _ = toy_pair(np.random.default_rng(6), size=48)
+    write_tiff(tmp_path / "raw.tif", raw)
+    shapes = []
+    real_open = handle_mod.open_model
+
+    def spying_open(*a, **k):
+        m = real_open(*a, **k)
+        engine = m.adapter
+
+        class Spy:
+            def __getattr__(self, name):
+                return getattr(engine, name)
+
+            def __call__(self, batch):
+                shapes.append(tuple(batch.shape[1:3]))
+                return engine(batch)
+
+        m.adapter = Spy()
+        return m
+
+    monkeypatch.setattr("srredsim.runtime.open_model", spying_open)
+    out = {}
+    for border in ("symmetric", "none"):
+        shapes.clear()
+        dst = tmp_path / f"{border}.tif"
+        assert main(["predict", str(trained_run), str(tmp_path / "raw.tif"), "-o", str(dst),
+                     "--border", border]) == 0
+        out[border] = (read_reference(dst)[0], list(shapes))
+    halo = real_open(trained_run).halo
+    assert out["symmetric"][1] == [(48 + 2 * halo, 48 + 2 * halo)]
+    assert out["none"][1] == [(48, 48)]
+    a, b = out["symmetric"][0], out["none"][0]
+    inner = slice(2 * halo, -2 * halo) if 4 * halo < a.shape[0] else slice(a.shape[0] // 2, a.shape[0] // 2 + 1)
+    assert np.abs(a[inner, inner] - b[inner, inner]).max() <= 1e-4 * max(1.0, float(np.abs(a).max()))
+    assert np.abs(a - b).max() > 1e-3 * float(np.abs(a).max())
+    assert "--border none" in capsys.readouterr().err

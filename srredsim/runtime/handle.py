@@ -30,6 +30,7 @@ from typing import Any, Callable, NamedTuple
 import numpy as np
 
 from srredsim.config import ModelConfig, NormalizationConfig, OpticsConfig
+from srredsim.predict import BORDER_MODE
 from srredsim.errors import SrredsimError
 from srredsim.model_optics import ModelSampling
 from srredsim.runtime.base import ENGINES, Engine, check_engine, check_precision
@@ -92,14 +93,15 @@ class ModelHandle:
         return self.adapter
 
     def predict(self, raw, tile: int | None = None, halo: int | None = None, batch_size: int = 1,
-                progress=None) -> np.ndarray:
+                progress=None, border: str | None = BORDER_MODE) -> np.ndarray:
         """Run the network on its input: normalise, predict (tiled by the policy unless ``tile``
         says otherwise), map back to reference units. Returns float32 ``(scale*H, scale*W)``.
 
         ``raw`` is a raw ``(frames, H, W)`` stack for a raw-stack model (``(2H, 2W)`` out), or one
         image on the 2x grid as ``(1, H, W)`` (or ``(H, W)``) for a same-grid model, whose result
         has the same size (for a raw stack, :func:`srredsim.redfairsim.predict_raw` runs the
-        classical reconstruction first)."""
+        classical reconstruction first). ``border``: how the image is extended beyond its edges
+        (:data:`srredsim.predict.BORDER_MODE`, as DeepImageJ does; None: not at all)."""
         from srredsim.predict import predict_stack
 
         raw = np.asarray(raw)
@@ -114,7 +116,7 @@ class ModelHandle:
                                 f"the stack has {raw.shape[0]} frames, the model expects {self.frames}")
         return predict_stack(self.adapter, raw, self.normalization, tile=tile,
                              halo=self.halo if halo is None else halo, multiple=self.size_multiple,
-                             batch_size=batch_size, progress=progress, scale=self.scale)
+                             batch_size=batch_size, progress=progress, scale=self.scale, border=border)
 
     def describe(self) -> str:
         """One line: the model, the engine and precision that run it, the CPU path, why."""
