@@ -309,7 +309,7 @@ def predict_files(model, inputs, outputs, *, optics: dict | None = None, order: 
     -- and already reconstructed SR images, which only the network runs on: see
     :func:`_red_fairsim_files`. The rest of this text is about raw-stack models.
 
-    ``model`` is a model handle (``.predict(raw, tile=, halo=, batch_size=, progress=)``,
+    ``model`` is a model handle (``.predict(raw, tile=, halo=, batch_size=, progress=, border=)``,
     ``.frames``, ``.halo``, ``.size_multiple``, ``.pixel_size_um`` and, where known,
     ``.sampling``, the :class:`~srredsim.model_optics.ModelSampling` it was trained for).
     ``optics``: the optics the user gave (``OpticsConfig`` field names; None or empty = none

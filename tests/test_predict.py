@@ -134,7 +134,7 @@ def test_a_folder_is_predicted_one_stack_at_a_time(tmp_path, monkeypatch):
     class Model:
         frames, halo, size_multiple, pixel_size_um = 15, 4, 1, 0.08
 
-        def predict(self, raw, tile=None, halo=None, batch_size=1, progress=None):
+        def predict(self, raw, tile=None, halo=None, batch_size=1, progress=None, border="symmetric"):
             events.append("predict")
             return np.zeros((2 * raw.shape[1], 2 * raw.shape[2]), np.float32)
 
