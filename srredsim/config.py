@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
@@ -20,6 +20,21 @@ from srredsim import __version__
 from srredsim.errors import SrredsimError, atomic_path
 
 CONFIG_NAME = "config.json"
+
+
+def literal_choices(section: type[BaseModel], field: str) -> tuple[Any, ...]:
+    """The values a ``Literal`` field of a configuration section accepts, e.g.
+    ``literal_choices(ModelConfig, "architecture")``.
+
+    Command-line flags that override such a field take their ``choices`` from here, so that the
+    configuration stays the one place that defines them: a value added there is accepted on the
+    command line too (``srredsim train --architecture`` once offered only ``sr_redsim`` and
+    ``unet`` after ``red_net`` had been added to the configuration).
+    """
+    values = get_args(section.model_fields[field].annotation)
+    if not values:
+        raise TypeError(f"{section.__name__}.{field} is not a Literal field")
+    return values
 
 
 class _Section(BaseModel):
@@ -54,7 +69,7 @@ class ModelConfig(_Section):
     one classical (fairSIM-equivalent) reconstruction in, the same-size denoised image out; the
     raw stack goes through :mod:`srredsim.classical` first (:mod:`srredsim.redfairsim`)."""
 
-    architecture: Literal["sr_redsim", "unet", "red_net"] = "sr_redsim"
+    architecture: Literal["sr_redsim", "unet", "red_net"] = "sr_redsim"  # the one list (see literal_choices)
     in_channels: int = Field(15, ge=1, le=256)
     filters: int = Field(64, ge=1, le=1024, description="SR-REDSIM / RED-Net filters per layer (paper: 64)")
     depth: int = Field(10, ge=1, le=32, description="SR-REDSIM / RED-Net skip blocks; encoder has 2*depth+1 convolutions")
@@ -84,6 +99,14 @@ class ModelConfig(_Section):
     def takes_raw(self) -> bool:
         """True when the network's input is the raw stack (False: a reconstructed SR image)."""
         return self.architecture != "red_net"
+
+    @staticmethod
+    def channels_for(architecture: str, frames: int) -> int:
+        """The ``in_channels`` an architecture reads: one reconstructed image for ``red_net``, the
+        ``frames`` raw frames otherwise. Lets a command that switches the architecture keep the
+        input channels consistent (``srredsim train --architecture red_net`` on the default
+        configuration would otherwise fail the cross-field check for its 15 channels)."""
+        return 1 if architecture == "red_net" else frames
 
 
 class NormalizationConfig(_Section):

@@ -210,3 +210,39 @@ def test_predict_prints_no_engine_log_lines(tmp_path, trained_run, engine):
                                str(tmp_path / "sr.tif"), "--engine", "keras", "--overwrite", "--verbose")
         assert verbose.returncode == 0, verbose.stderr
         assert "oneDNN" in verbose.stderr or "absl" in verbose.stderr, verbose.stderr
+
+
+def test_predict_unpacks_a_zipped_package_once_and_removes_it(tmp_path, monkeypatch):
+    """`srredsim predict PACKAGE.zip` unpacked the zip twice: once to check the inputs against what
+    the model reads, again to open it. One unpacking serves both, and it is gone afterwards."""
+    from pathlib import Path
+
+    from conftest import make_tiny_run
+    from srredsim.cli import main
+    from srredsim.config import OpticsConfig
+    from srredsim.export import safezip
+    from srredsim.export.api import export_run
+    from srredsim.export.testdata import synthetic_raw_stack
+    from srredsim.tiff import read_reference, write_tiff
+
+    run = make_tiny_run(tmp_path / "tiny", depth=1, positive_biases=True)
+    package = tmp_path / "tiny.bioimageio.zip"
+    export_run(run, "bioimageio", package, test_size=32)
+    write_tiff(tmp_path / "raw.tif", synthetic_raw_stack(OpticsConfig(), 64, seed=0), pixel_size_um=0.08)
+
+    unpacked = []  # where each unpacking of the package went
+    extract = safezip.safe_extract
+
+    def counting_extract(archive, dest):
+        if isinstance(archive, (str, os.PathLike)) and Path(archive).resolve() == package.resolve():
+            unpacked.append(Path(dest))
+        return extract(archive, dest)
+
+    monkeypatch.setattr(safezip, "safe_extract", counting_extract)  # the runtime imports it at call time
+    argv = ["predict", str(package), str(tmp_path / "raw.tif"), "-o", str(tmp_path / "sr.tif"), "--engine", "onnx",
+            "--precision", "fp32", "--quiet"]
+    assert main(argv) == 0
+    assert len(unpacked) == 1, unpacked
+    assert not unpacked[0].exists()  # the temporary folder is removed once the model is open
+    sr, _ = read_reference(tmp_path / "sr.tif")
+    assert sr.shape == (128, 128) and np.isfinite(sr).all()

@@ -93,7 +93,7 @@ def run(args) -> int:
     from tqdm import tqdm
 
     from srredsim.predict import BORDER_CHOICES, predict_files, read_input_headers
-    from srredsim.runtime import model_io, open_model
+    from srredsim.runtime import read_model
     from srredsim.tiff import read_stack_header
 
     inputs, outputs = _plan_outputs(args)
@@ -109,12 +109,14 @@ def run(args) -> int:
             raise SrredsimError(f"{inputs[0]}: one image, not a raw SIM stack; 'default' is an SR-REDSIM model "
                                 "(raw stacks). For an already reconstructed SIM image use red-fairsim")
         args.model = resolve(DEFAULT, frames=frames)
-    io = model_io(args.model, args.weights)
-    # bad headers fail before the model is opened (and its engine measured); predict_files reuses them
-    headers = read_input_headers(inputs, io.frames, io.scale, given)
     progress_line = (lambda m: None) if args.quiet else (lambda m: print(m, file=sys.stderr))
-    model = open_model(args.model, engine=args.engine, precision=args.precision, weights=args.weights,
-                       log=progress_line)
+    # one artifact for the input check and the opening: a zipped package is unpacked once (and removed
+    # when the model is open; the engine holds its weights in memory)
+    with read_model(args.model, args.weights) as artifact:
+        io = artifact.io
+        # bad headers fail before the model is opened (and its engine measured); predict_files reuses them
+        headers = read_input_headers(inputs, io.frames, io.scale, given)
+        model = artifact.open(engine=args.engine, precision=args.precision, log=progress_line)
 
     with tqdm(total=None, unit="tile", disable=True if args.quiet else None, file=sys.stderr) as bar:
         def total(n):

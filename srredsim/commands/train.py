@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from srredsim.commands import _options as opt
+from srredsim.config import ModelConfig, NormalizationConfig, TrainConfig, literal_choices
 
 HELP = "train SR-REDSIM (or the U-Net) on a trainx/trainy data folder; the run folder is the model"
 DESCRIPTION = (
@@ -31,16 +32,36 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--learning-rate", type=float, help="override train.learning_rate")
     p.add_argument("--steps-per-epoch", type=int, help="override train.steps_per_epoch")
     p.add_argument("--patch-size", type=int, help="override data.patch_size (raw pixels)")
-    p.add_argument("--architecture", choices=["sr_redsim", "unet"], help="override model.architecture")
+    # choices from the configuration's Literal fields, so that the two cannot drift apart
+    p.add_argument("--architecture", choices=literal_choices(ModelConfig, "architecture"),
+                   help="override model.architecture (model.in_channels follows: 1 for red_net, the raw frames "
+                        "otherwise, unless --set model.in_channels=N)")
     p.add_argument("--filters", type=int, help="override model.filters")
     p.add_argument("--depth", type=int, help="override model.depth")
-    p.add_argument("--normalization", choices=["global", "percentile"], help="override normalization.mode")
+    p.add_argument("--normalization", choices=literal_choices(NormalizationConfig, "mode"),
+                   help="override normalization.mode")
     p.add_argument("--seed", type=int, help="override train.seed")
-    p.add_argument("--strategy", choices=["auto", "none", "mirrored", "multiworker"], help="override train.strategy")
+    p.add_argument("--strategy", choices=literal_choices(TrainConfig, "strategy"), help="override train.strategy")
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="any other override, e.g. --set data.augment=false")
 
 
 def run(args) -> int:
+    cfg = run_config(args)
+    if args.overwrite:
+        _remove_old_run(args.output, args.data)
+    from srredsim.train import train
+
+    # --resume without --epochs keeps the saved run's epoch count (not the default configuration's)
+    keep_saved = args.resume and args.epochs is None
+    train(args.data, args.output, None if keep_saved else cfg, resume=args.resume, verbose=0 if args.quiet else None,
+          init_from=args.init_from)
+    return 0
+
+
+def run_config(args):
+    """The RunConfig the flags describe (``--config``, the override flags, ``--set``), checked
+    before anything is written or trained; separate from :func:`run` so that it can be tested
+    without training."""
     from srredsim.config import RunConfig, parse_set_option
 
     cfg = RunConfig.load(args.config) if args.config else RunConfig()
@@ -63,16 +84,12 @@ def run(args) -> int:
                                 f"(got {', '.join(extra) or '--config'})")
         if args.overwrite:
             raise SrredsimError("--resume continues the run in --output, --overwrite replaces it: choose one")
-    cfg = cfg.with_overrides(overrides)
-    if args.overwrite:
-        _remove_old_run(args.output, args.data)
-    from srredsim.train import train
-
-    # --resume without --epochs keeps the saved run's epoch count (not the default configuration's)
-    keep_saved = args.resume and args.epochs is None
-    train(args.data, args.output, None if keep_saved else cfg, resume=args.resume, verbose=0 if args.quiet else None,
-          init_from=args.init_from)
-    return 0
+    if args.architecture is not None and "model.in_channels" not in overrides:
+        # the input channels follow the architecture (and the optics), as the config's check demands
+        angles, phases = (overrides.get(f"optics.{k}", getattr(cfg.optics, k)) for k in ("angles", "phases"))
+        frames = angles * phases if isinstance(angles, int) and isinstance(phases, int) else cfg.optics.frames
+        overrides["model.in_channels"] = ModelConfig.channels_for(args.architecture, frames)
+    return cfg.with_overrides(overrides)
 
 
 def _remove_old_run(out: Path, data: Path) -> None:

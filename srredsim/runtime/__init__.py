@@ -7,7 +7,8 @@ commands, the demo and the benchmarks.
 """
 
 from srredsim.runtime.base import ENGINE_CHOICES, ENGINES, PRECISION_CHOICES, PRECISIONS, Engine
-from srredsim.runtime.handle import ModelHandle, ModelIO, auto_choice, model_frames, model_io, open_model
+from srredsim.runtime.handle import (ModelArtifact, ModelHandle, ModelIO, auto_choice, model_frames, model_io,
+                                     open_model, read_model)
 
-__all__ = ["ENGINES", "ENGINE_CHOICES", "PRECISIONS", "PRECISION_CHOICES", "Engine", "ModelHandle", "ModelIO",
-           "auto_choice", "model_frames", "model_io", "open_model"]
+__all__ = ["ENGINES", "ENGINE_CHOICES", "PRECISIONS", "PRECISION_CHOICES", "Engine", "ModelArtifact", "ModelHandle",
+           "ModelIO", "auto_choice", "model_frames", "model_io", "open_model", "read_model"]

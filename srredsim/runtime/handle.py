@@ -13,8 +13,10 @@
 Each artifact becomes a *source* that knows its metadata (normalisation, frames, scale, tiling
 parameters, pixel size), which engines can run it, its content hash and its test tensor; the
 engine and precision are then chosen (:mod:`srredsim.runtime.choice`) and one engine adapter is
-opened. Temporary files (an unpacked zip) live only while :func:`open_model` runs: every engine
-holds its weights in memory once loaded, so the handle owns nothing on disk.
+opened. Temporary files (an unpacked zip) live only while :func:`open_model` runs, or while a
+:func:`read_model` artifact is open (a command that asks what the model reads and then opens it
+unpacks it once): every engine holds its weights in memory once loaded, so the handle owns
+nothing on disk.
 """
 
 from __future__ import annotations
@@ -467,6 +469,66 @@ def _zip_source(path: Path) -> _Source:
     return source
 
 
+class ModelArtifact:
+    """A model read from disk (a zip unpacked) but not yet opened on an engine.
+
+    A command that first checks its inputs against what the model reads (:attr:`io`) and then
+    opens it (:meth:`open`) does both on one artifact, so that a zipped package is unpacked once,
+    not once per question (``srredsim predict PACKAGE.zip`` used to unpack it for
+    :func:`model_io` and again for :func:`open_model`). Use it as a context manager: leaving it
+    removes the unpacked files; handles opened from it keep running, since every engine holds
+    its weights in memory once loaded.
+    """
+
+    def __init__(self, source: _Source):
+        self._source = source
+
+    @property
+    def io(self) -> "ModelIO":
+        """The network's input channels and scale, from the metadata (nothing is opened or measured)."""
+        fields = self._source.fields
+        return ModelIO(int(fields["frames"]), int(fields.get("scale", 2)))
+
+    def open(self, engine: str = "auto", precision: str = "auto",
+             log: Callable[[str], None] | None = None) -> ModelHandle:
+        """Open the model on an engine (see :func:`open_model` for ``engine``, ``precision``, ``log``)."""
+        from srredsim.runtime.choice import choose
+
+        source = self._source
+        choice = choose(source, check_engine(engine), check_precision(precision), log)
+        adapter = choice.adapter or source.open_engine(choice.engine, choice.precision)
+        return ModelHandle(adapter=adapter, source=source.path, name=source.name, kind=source.kind,
+                           weights=source.which if isinstance(source, _RunSource) else None, choice=choice.reason,
+                           **source.fields)
+
+    def auto_choice(self) -> str:
+        """What ``--engine auto --precision auto`` runs the model on here, from the cache (no measuring)."""
+        from srredsim.runtime.choice import cached_choice_line
+
+        return cached_choice_line(self._source)
+
+    def close(self) -> None:
+        """Remove the unpacked files, if any."""
+        self._source.close()
+
+    def __enter__(self) -> "ModelArtifact":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def read_model(path: str | os.PathLike, weights: str = "best") -> ModelArtifact:
+    """Read a run folder, an exported artifact, or a shipped model by name, without opening an
+    engine: ``with read_model(path) as m: check(m.io); handle = m.open(...)``. ``weights``: ``best``
+    or ``last`` (run folders only)."""
+    from srredsim.pretrained import resolve
+
+    if weights not in ("best", "last"):
+        raise SrredsimError(f"unknown weights {weights!r}: use 'best' or 'last'")
+    return ModelArtifact(_source(resolve(path), weights))
+
+
 def open_model(path: str | os.PathLike, engine: str = "auto", precision: str = "auto", weights: str = "best",
                log: Callable[[str], None] | None = None) -> ModelHandle:
     """Open a run folder, an exported artifact, or a shipped pretrained model by name.
@@ -474,22 +536,12 @@ def open_model(path: str | os.PathLike, engine: str = "auto", precision: str = "
     ``engine``: ``auto`` or one of :data:`~srredsim.runtime.base.ENGINES`; ``precision``:
     ``auto``, ``fp32`` or ``bf16``; ``auto`` chooses by measurement (:mod:`srredsim.runtime.choice`),
     whose progress goes to ``log``. ``weights``: ``best`` or ``last`` (run folders only).
+    To ask what the model reads before opening it, use :func:`read_model` (one unpacking for both).
     """
-    from srredsim.pretrained import resolve
-    from srredsim.runtime.choice import choose
-
-    engine_name, precision_name = check_engine(engine), check_precision(precision)
-    if weights not in ("best", "last"):
-        raise SrredsimError(f"unknown weights {weights!r}: use 'best' or 'last'")
-    source = _source(resolve(path), weights)
-    try:
-        choice = choose(source, engine_name, precision_name, log)
-        adapter = choice.adapter or source.open_engine(choice.engine, choice.precision)
-    finally:
-        source.close()
-    return ModelHandle(adapter=adapter, source=source.path, name=source.name, kind=source.kind,
-                       weights=weights if isinstance(source, _RunSource) else None, choice=choice.reason,
-                       **source.fields)
+    check_engine(engine)  # bad requests fail before a zip is unpacked
+    check_precision(precision)
+    with read_model(path, weights) as artifact:
+        return artifact.open(engine, precision, log)
 
 
 class ModelIO(NamedTuple):
@@ -501,14 +553,10 @@ class ModelIO(NamedTuple):
 
 def model_io(path: str | os.PathLike, weights: str = "best") -> ModelIO:
     """A model's input channels and scale from its metadata (no engine is opened or measured):
-    commands check their inputs with it before the slow part starts."""
-    from srredsim.pretrained import resolve
-
-    source = _source(resolve(path), weights)
-    try:
-        return ModelIO(int(source.fields["frames"]), int(source.fields.get("scale", 2)))
-    finally:
-        source.close()
+    commands check their inputs with it before the slow part starts (and open the model from the
+    same :func:`read_model` when they go on to run it)."""
+    with read_model(path, weights) as artifact:
+        return artifact.io
 
 
 def model_frames(path: str | os.PathLike, weights: str = "best") -> int:
@@ -518,11 +566,5 @@ def model_frames(path: str | os.PathLike, weights: str = "best") -> int:
 
 def auto_choice(path: str | os.PathLike, weights: str = "best") -> str:
     """What ``--engine auto --precision auto`` runs ``path`` on here, from the cache (no measuring)."""
-    from srredsim.pretrained import resolve
-    from srredsim.runtime.choice import cached_choice_line
-
-    source = _source(resolve(path), weights)
-    try:
-        return cached_choice_line(source)
-    finally:
-        source.close()
+    with read_model(path, weights) as artifact:
+        return artifact.auto_choice()

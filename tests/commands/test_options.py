@@ -155,3 +155,59 @@ def test_recipes_module_speaks_the_same_vocabulary(tmp_path, capsys):
     err = capsys.readouterr().err
     assert rc == 0 and "--val-count is the old spelling of --test-count" in err
     assert len(list((tmp_path / "d" / "trainx").iterdir())) == 1 and not list((tmp_path / "d" / "testx").iterdir())
+
+
+def _config_values(section, field) -> tuple:
+    """What the configuration accepts for a Literal field, read from its annotation (independently
+    of srredsim.config.literal_choices, which the command line uses)."""
+    import typing
+
+    return typing.get_args(section.model_fields[field].annotation)
+
+
+def test_train_architecture_flag_accepts_every_architecture_the_config_accepts(capsys):
+    """`srredsim train --architecture` once offered only sr_redsim and unet although the
+    configuration also has red_net. Every architecture the config accepts must parse, and give a
+    valid configuration (the input channels follow the architecture); nothing is trained."""
+    from srredsim.commands.train import run_config
+    from srredsim.config import ModelConfig
+
+    architectures = _config_values(ModelConfig, "architecture")
+    assert {"sr_redsim", "unet", "red_net"} <= set(architectures)
+    (flag,) = [a for a in _subparsers()["train"]._actions if "--architecture" in a.option_strings]
+    assert set(flag.choices) == set(architectures)
+    for arch in architectures:
+        args = build_parser().parse_args(["train", "data", "-o", "run", "--architecture", arch])
+        assert args.architecture == arch
+        cfg = run_config(args)
+        assert cfg.model.architecture == arch
+        assert cfg.model.in_channels == (1 if arch == "red_net" else cfg.optics.frames), arch
+    # the channels follow optics given with --set, and an explicit --set model.in_channels wins (and is checked)
+    args = build_parser().parse_args(["train", "d", "-o", "r", "--architecture", "sr_redsim",
+                                      "--set", "optics.phases=3"])
+    assert run_config(args).model.in_channels == 9
+    from srredsim.errors import SrredsimError
+
+    args = build_parser().parse_args(["train", "d", "-o", "r", "--architecture", "red_net",
+                                      "--set", "model.in_channels=15"])
+    with pytest.raises(SrredsimError, match="in_channels must be 1"):
+        run_config(args)
+    # what the config refuses, the command line refuses too
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["train", "d", "-o", "r", "--architecture", "resnet"])
+    assert "invalid choice: 'resnet'" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("flag, section, field", [
+    ("--normalization", "NormalizationConfig", "mode"),
+    ("--strategy", "TrainConfig", "strategy"),
+])
+def test_train_choice_flags_are_the_config_values(flag, section, field):
+    """The other train flags with choices take them from the configuration too."""
+    import srredsim.config as config
+
+    values = _config_values(getattr(config, section), field)
+    (action,) = [a for a in _subparsers()["train"]._actions if flag in a.option_strings]
+    assert values and tuple(action.choices) == values
+    for value in values:
+        assert getattr(build_parser().parse_args(["train", "d", "-o", "r", flag, value]), action.dest) == value
