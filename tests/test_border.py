@@ -55,31 +55,21 @@ def test_unknown_border_mode_is_a_clear_error():
 def test_cli_border_none_runs_the_network_on_the_image_alone(tmp_path, trained_run, monkeypatch, capsys):
     """``--border none``: the engine sees the stack itself (no halo added), the result differs from
     the default only near the edges, and the progress line says so; the default extends by the halo."""
+    from srredsim import predict as predict_mod
     from srredsim.cli import main
-    from srredsim.runtime import handle as handle_mod
+    from srredsim.runtime import open_model
     from srredsim.tiff import read_reference, write_tiff
 
     raw, _ = toy_pair(np.random.default_rng(6), size=48)
     write_tiff(tmp_path / "raw.tif", raw)
     shapes = []
-    real_open = handle_mod.open_model
+    real_call = predict_mod._call
 
-    def spying_open(*a, **k):
-        m = real_open(*a, **k)
-        engine = m.adapter
+    def spying_call(predict_fn, batch, *a, **k):  # every engine call of a prediction goes through _call
+        shapes.append(tuple(batch.shape[1:3]))
+        return real_call(predict_fn, batch, *a, **k)
 
-        class Spy:
-            def __getattr__(self, name):
-                return getattr(engine, name)
-
-            def __call__(self, batch):
-                shapes.append(tuple(batch.shape[1:3]))
-                return engine(batch)
-
-        m.adapter = Spy()
-        return m
-
-    monkeypatch.setattr("srredsim.runtime.open_model", spying_open)
+    monkeypatch.setattr(predict_mod, "_call", spying_call)
     out = {}
     for border in ("symmetric", "none"):
         shapes.clear()
@@ -87,7 +77,7 @@ def test_cli_border_none_runs_the_network_on_the_image_alone(tmp_path, trained_r
         assert main(["predict", str(trained_run), str(tmp_path / "raw.tif"), "-o", str(dst),
                      "--border", border]) == 0
         out[border] = (read_reference(dst)[0], list(shapes))
-    halo = real_open(trained_run).halo
+    halo = open_model(trained_run).halo
     assert out["symmetric"][1] == [(48 + 2 * halo, 48 + 2 * halo)]
     assert out["none"][1] == [(48, 48)]
     a, b = out["symmetric"][0], out["none"][0]
