@@ -46,8 +46,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--border", choices=["symmetric", "none"], default="symmetric",
                    help="how the image is extended beyond its edges: symmetric (mirrored by the receptive "
                         "radius, as DeepImageJ and bioimageio.core do: the same result everywhere) or none "
-                        "(the network's own zero padding: 1.2-1.4x less work for a whole image, as good "
-                        "within 12 px of the edge in our measurement, but different from DeepImageJ there)")
+                        "(the network's own zero padding: 1.2-1.4x less work for a whole image, as good or "
+                        "better near the edge in our measurement, but different from DeepImageJ there)")
     p.add_argument("--order", choices=ORDERS, default="angle-major", help=ORDER_HELP)
     p.add_argument("--strict", action="store_true", help="turn the data checks' warnings into errors")
     opt.add_optics(p, pixel_size_default="default: from the TIFF, else the model's",
