@@ -4,8 +4,11 @@ command, and a tiled 2048^2 stack, against an sgemm floor measured in the same r
     python benchmarks/inference.py            # full run (~15 min on 2 idle cores), writes
                                               # benchmarks/results/inference.md
     python benchmarks/inference.py --quick    # smoke test (~5 min): 128^2 stack, tiled 384^2, prints only
-    python benchmarks/inference.py --model RUN --out benchmarks/results/inference_full.md
-                                              # a full-size (64 filters, depth 10) run folder
+    python benchmarks/inference.py --model RUN --out benchmarks/results/inference.md
+                                              # a full-size (64 filters, depth 10) run folder, e.g.
+                                              # release 0.1's default: mkdir RUN && git archive
+                                              # 630bf82^ srredsim/data/models/default | tar -x -C RUN
+                                              # --strip-components 4
 
 What it measures, for the model ``--model`` (default: the shipped ``default``, sim-3x5, an
 SR-REDSIM of 32 filters and depth 5; issue 12's floor, 817.5 GFLOP per 512^2 -> 1024^2 pass, is
