@@ -391,7 +391,8 @@ class _RedPlan(NamedTuple):
     """What :func:`_red_fairsim_files` will do with one input, decided from its header."""
 
     optics: object | None  # the raw stack's OpticsConfig; None: an already reconstructed image
-    shape: tuple[int, int]  # of the network's input (the reconstruction: twice the raw frames)
+    shape: tuple[int, int]  # of the network's input (the reconstruction: twice the raw frames,
+    #                         resampled to the model's sampling where the optics lie outside it)
     pixel_size_um: float | None  # of the result: half the raw pixel, or the image's own
     how: str  # where the optics or the pixel size came from (for the note)
 
@@ -438,7 +439,12 @@ def _red_fairsim_plan(path: Path, header, sampling, given: dict) -> _RedPlan:
     o = resolve_optics({**others, **layout}, file_pixel_size_um=tiff_px, base=base)
     how = ("optics given" if others else "pixel size from the TIFF, the model's other optics" if tiff_px
            else "no optics given: the model's" if base is not None else "no optics given: srredsim's defaults")
-    return _RedPlan(o, (2 * h, 2 * w), o.pixel_size_um / 2, how)
+    grid = (2 * h, 2 * w)
+    if sampling is not None:  # what srredsim.redfairsim.predict_raw will hand the network
+        from srredsim.model_optics import model_grid_shape
+
+        grid = model_grid_shape(sampling, o, grid)
+    return _RedPlan(o, tuple(grid), o.pixel_size_um / 2, how)
 
 
 def _optics_text(o) -> str:
@@ -491,14 +497,14 @@ def _red_fairsim_files(model, inputs, outputs, *, optics, order, strict, check, 
                 result, held = _check_red_stack(raw, o, order, path, sampling, warn, strict)
             raw = to_angle_major(raw, o.angles, o.phases, order)
             try:
-                sr, _, params = predict_raw(model, raw, o, **kw)
+                sr, _, params, resampled = predict_raw(model, raw, o, **kw)
             except ClassicalStepFailed as exc:
                 raise SrredsimError(f"{path.name}: the classical reconstruction (RED-fairSIM's first step) failed: "
                                     f"{_classical_reason(exc)}") from None
             for line in held if warn else []:
                 warn(line)
             note = (f"classical reconstruction + RED-Net ({o.angles}x{o.phases}, {_optics_text(o)}; {plan.how}); "
-                    f"{pattern_summary(params)}")
+                    f"{pattern_summary(params)}" + (f"; {resampled}" if resampled else ""))
         px = plan.pixel_size_um
         write_sr_image(out, sr, raw_pixel_size_um=None if px is None else 2 * px)
         yield PredictedFile(path, out, sr.shape, px, note, result)

@@ -27,6 +27,7 @@ import json
 import os
 import sys
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
@@ -71,19 +72,53 @@ def network_input(raw: np.ndarray, optics: OpticsConfig, params=None, opts=None)
     return rec.sr, rec.params
 
 
+class RedResult(NamedTuple):
+    """RED-fairSIM on one raw stack (:func:`predict_raw`)."""
+
+    image: np.ndarray  # the denoised reconstruction, (2H, 2W)
+    reconstruction: np.ndarray  # the classical step's result, the network's input, (2H, 2W)
+    params: object  # the classical step's SimParams (the pattern it found or was given)
+    note: str  # "" or one line: the reconstruction was resampled to the model's sampling
+
+
 def predict_raw(handle, raw: np.ndarray, optics: OpticsConfig, params=None, opts=None, tile: int | None = None,
-                progress=None, **predict_kwargs):
-    """RED-fairSIM on a raw stack, both steps: ``(denoised, reconstruction, sim_params)``.
+                progress=None, **predict_kwargs) -> RedResult:
+    """RED-fairSIM on a raw stack, both steps.
 
     ``handle`` is a :class:`srredsim.runtime.ModelHandle` of a ``red_net`` model (one input
     channel, output on the input's grid); the other arguments as in :func:`network_input`;
-    ``predict_kwargs`` (``halo``, ``batch_size``) go to ``handle.predict``.
+    ``predict_kwargs`` (``halo``, ``batch_size``, ``border``) go to ``handle.predict``.
+
+    The classical step adapts to ``optics`` by itself, but the RED-Net learned structures at the
+    OTF cutoff per pixel of its training microscopes: a reconstruction of a microscope outside
+    that span (e.g. a water objective at 610 nm on 65 nm pixels: 0.26 cycles per raw pixel against
+    the trained 0.39-0.46) is Fourier-resampled to the model's sampling before the network and the
+    result back to the reconstruction's grid -- as :func:`srredsim.model_optics.predict_with_optics`
+    does for SR-REDSIM (measured: benchmarks/results/microscopes_red.md).
     """
     if opts is None:  # the settings the model was trained with
         opts = recon_options(getattr(handle, "model_config", None))
     recon, sim_params = network_input(raw, optics, params=params, opts=opts)
-    out = handle.predict(recon[None], tile=tile, progress=progress, **predict_kwargs)
-    return out, recon, sim_params
+    sampling = getattr(handle, "sampling", None)
+    kw = dict(tile=tile, progress=progress, **predict_kwargs)
+    if sampling is None or sampling.knows(_cutoff(optics)):
+        return RedResult(handle.predict(recon[None], **kw), recon, sim_params, "")
+    from srredsim.model_optics import model_grid_shape
+    from srredsim.resample import resample
+
+    grid = model_grid_shape(sampling, optics, recon.shape)
+    out = handle.predict(resample(recon[None], grid), **kw)
+    back = resample(np.asarray(out, np.float32)[None], recon.shape)[0]
+    note = (f"reconstruction resampled {recon.shape[1]}x{recon.shape[0]} -> {grid[1]}x{grid[0]} pixels to the "
+            f"RED-Net's sampling ({sampling.reference_cutoff:.3f} cycles per raw pixel; these optics "
+            f"{_cutoff(optics):.3f}) and back")
+    return RedResult(back, recon, sim_params, note)
+
+
+def _cutoff(optics: OpticsConfig) -> float:
+    from srredsim.model_optics import cutoff_per_pixel
+
+    return cutoff_per_pixel(optics)
 
 
 class RawStackModel:
@@ -115,8 +150,8 @@ class RawStackModel:
 
     def predict(self, raw, tile: int | None = None, progress=None, **_):
         opts = recon_options(self.handle.model_config, fallback=self.fallback)
-        out, _, params = predict_raw(self.handle, np.asarray(raw), self.optics_for(raw),
-                                     opts=opts, tile=tile, progress=progress)
+        out, _, params, _ = predict_raw(self.handle, np.asarray(raw), self.optics_for(raw),
+                                        opts=opts, tile=tile, progress=progress)
         self.last_params = params
         self.last_note = "; ".join(n for n in params.notes if n.startswith("fallback"))
         return out

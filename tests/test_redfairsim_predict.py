@@ -157,7 +157,7 @@ def test_predict_a_raw_stack_runs_the_classical_step_then_the_network(red_run, r
 
 def test_predict_takes_the_optics_flags_and_the_layout_flags(red_run, red, tmp_path, capsys):
     from srredsim.optics import make_optics
-    from srredsim.redfairsim import network_input
+    from srredsim.redfairsim import predict_raw
     from srredsim.tiff import read_reference, write_tiff
 
     raw = _raw(3, seed=4)
@@ -165,13 +165,46 @@ def test_predict_takes_the_optics_flags_and_the_layout_flags(red_run, red, tmp_p
     code, out, err = _main(capsys, "predict", red_run, tmp_path / "raw.tif", "-o", tmp_path / "a.tif",
                            "--pixel-size", "0.075", "--wavelength", "510", "--angles", "3", *KERAS)
     assert code == 0, err
-    recon, _ = network_input(raw, make_optics(phases=3, pixel_size_um=0.075, wavelength_nm=510))
+    # by hand with those optics (the tiny model's trained sampling is its own optics' alone, so this
+    # reconstruction is also resampled to it: predict_raw, tested below)
+    res = predict_raw(red, raw, make_optics(phases=3, pixel_size_um=0.075, wavelength_nm=510))
     got, meta = read_reference(tmp_path / "a.tif")
-    np.testing.assert_allclose(got, red.predict(recon[None]), atol=1e-5)
+    np.testing.assert_allclose(got, res.image, atol=1e-5)
     assert meta.pixel_size_um == pytest.approx(0.0375) and "510 nm, 75.0 nm pixels; optics given" in out
     code, out, _ = _main(capsys, "predict", red_run, tmp_path / "raw.tif", "-o", tmp_path / "b.tif", *KERAS)
     assert code == 0 and "no optics given: the model's" in out
     assert read_reference(tmp_path / "b.tif")[1].pixel_size_um == pytest.approx(0.04)
+
+
+def test_predict_resamples_a_reconstruction_outside_the_trained_sampling(red_run, red, tmp_path, capsys):
+    """A water objective (NA 1.2, 610 nm, 65 nm pixels: 0.26 cycles per raw pixel) lies far outside
+    the span the RED-Net was trained on: its reconstruction is resampled to the model's sampling,
+    denoised there and resampled back, and the result line says so; inside the span nothing is
+    resampled (the other tests)."""
+    from srredsim.export.testdata import synthetic_raw_stack
+    from srredsim.model_optics import cutoff_per_pixel, model_grid_shape
+    from srredsim.optics import make_optics
+    from srredsim.redfairsim import network_input, predict_raw
+    from srredsim.resample import resample
+    from srredsim.tiff import read_reference, write_tiff
+
+    water = make_optics(na=1.2, wavelength_nm=610, pixel_size_um=0.065, refractive_index=1.33, phases=5)
+    assert not red.sampling.knows(cutoff_per_pixel(water))
+    raw = synthetic_raw_stack(water, 64, seed=6)  # taken with that objective
+    recon, _ = network_input(raw, water)
+    grid = model_grid_shape(red.sampling, water, recon.shape)
+    assert grid[0] < 0.8 * recon.shape[0]  # fewer, coarser pixels: structures at the trained frequency
+    expected = resample(red.predict(resample(recon[None], grid))[None], recon.shape)[0]
+    res = predict_raw(red, raw, water)
+    np.testing.assert_allclose(res.image, expected, atol=1e-5)
+    assert res.image.shape == recon.shape and "resampled 128x128 -> " in res.note
+    assert np.abs(res.image - red.predict(recon[None])).max() > 1e-3  # not what the unresampled net gives
+    write_tiff(tmp_path / "raw.tif", raw, pixel_size_um=0.065)
+    code, out, err = _main(capsys, "predict", red_run, tmp_path / "raw.tif", "-o", tmp_path / "sr.tif",
+                           "--na", "1.2", "--wavelength", "610", "--refractive-index", "1.33", *KERAS)
+    assert code == 0, err
+    np.testing.assert_allclose(read_reference(tmp_path / "sr.tif")[0], expected, atol=1e-5)
+    assert "reconstruction resampled 128x128 -> " in out and "to the RED-Net's sampling" in out
 
 
 def test_predict_a_reconstructed_image_runs_only_the_network(red_run, red, tmp_path, capsys, monkeypatch):
