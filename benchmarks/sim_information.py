@@ -142,6 +142,9 @@ def main(argv=None) -> int:
     p.add_argument("--count", type=int, default=4, help="held-out stacks per level")
     p.add_argument("--size", type=int, default=256)
     p.add_argument("--chart-count", type=int, default=2, help="charts per level (10 pairs per spacing each)")
+    p.add_argument("--chart-first", type=int, default=0,
+                   help="index of the first chart; e.g. 2 scores charts the default run never does (a check "
+                        "that a model chosen on charts 0-1 holds on others)")
     p.add_argument("--engine", default="auto")
     p.add_argument("--quick", action="store_true", help="1 stack of 128^2 per level, 1 chart")
     p.add_argument("--output", "-o", type=Path, default=ROOT / "benchmarks" / "results" / "sim_information.md")
@@ -184,7 +187,7 @@ def main(argv=None) -> int:
     held, chart = [], []
     for phases, models in sorted(by_layout.items(), reverse=True):
         s = ControlSettings(phases=phases, photons=photons, count=args.count, size=args.size,
-                            chart_photons=chart_photons, chart_count=args.chart_count)
+                            chart_photons=chart_photons, chart_count=args.chart_count, chart_first=args.chart_first)
         log = lambda msg: print(f"[{time.time() - t0:6.0f} s] {msg}", flush=True)  # noqa: E731
         held += heldout_rows(models, s, progress=log)
         chart += chart_rows(models, s, progress=log)
