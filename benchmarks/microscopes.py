@@ -13,7 +13,8 @@ Issue 11's evidence. Four parts, each printed as a table and written to the repo
    (``srredsim.adapt``, from four other stacks of it, no ground truth, ``--adapt-minutes``), and
    RED-fairSIM (``--red``: the classical reconstruction with the true optics, then the shipped
    RED-Net trained at NA 1.4 / 525 nm / 80 nm -- what ``srredsim predict red-fairsim RAW --na ...``
-   runs; no resampling). PSNR and SSIM against the ground truth (``srredsim.metrics.compare``: registration, border
+   runs: outside the RED-Net's trained sampling the reconstruction is resampled to it and the
+   result back). PSNR and SSIM against the ground truth (``srredsim.metrics.compare``: registration, border
    crop, affine intensity fit). Targets (issue 11): network with optics >= classical + 1 dB at
    6 photons and >= classical at 200 photons; adapted >= generic + 0.5 dB.
 2. **Pattern estimation** on the same stacks: share of angles whose pattern vector is off by more
@@ -179,7 +180,7 @@ def run_microscopes(args, models: dict, say) -> tuple[list[dict], list[dict], li
                     if adapted is not None:
                         images["adapted"] = adapted.predict(st.raw)
                     if red is not None and images["classical"] is not None:  # its first step is classical's
-                        images["red-fairsim"] = predict_raw(red, st.raw, optics).image
+                        images["red-fairsim"] = predict_raw(red, st.raw, optics, params=rec.params).image
                     for method, img in images.items():
                         if img is None:
                             continue
@@ -337,7 +338,7 @@ def markdown(args, table, methods, ver, est_rows, order_rows, real_rows, figures
            f"Measured by `python benchmarks/microscopes.py {' '.join(sys.argv[1:])}` on "
            f"{time.strftime('%Y-%m-%d %H:%M')} ({seconds / 60:.1f} min), srredsim code {commit}, "
            f"{platform.processor() or platform.machine()}, load {os.getloadavg()[0]:.1f}.", "",
-           f"Models: 3x5 `{args.model3x5}`, 3x3 `{args.model3x3}`; adapt budget {args.adapt_minutes:g} min "
+           f"Models: 3x5 `{args.model3x5}`, 3x3 `{args.model3x3}`, RED-fairSIM `{args.red}`; adapt budget {args.adapt_minutes:g} min "
            f"(simulated content `{args.adapt_content}`); "
            f"{args.count} stack(s) of {args.size}² per cell, content `{args.content}`.", "",
            "Microscopes: " + "; ".join(f"**{m.name}** {m.describe()}" for m in MICROSCOPES

@@ -165,11 +165,24 @@ def training_range_from_data(data_dir: str | os.PathLike) -> TrainingRange | Non
         path = folder / "recipe.json"
         if path.is_file():
             try:
-                recipe = json.loads(path.read_text()).get("recipe", "bio")
+                meta = json.loads(path.read_text())
             except (OSError, ValueError):
                 return None
+            recipe = meta.get("recipe", "bio")
+            if recipe == "mixed":  # pairs made from several recipes (srredsim.redfairsim pairs): their union
+                names = sorted({src.get("recipe", "bio") for src in meta.get("sources", [])})
+                return _union([recipe_training_range(n) for n in names]) if names else None
             return recipe_training_range(recipe)
     return None
+
+
+def _union(ranges: list[TrainingRange]) -> TrainingRange:
+    """The smallest TrainingRange holding all of ``ranges`` (a field unknown in any is unknown)."""
+    fields = {}
+    for name in ("cutoff_cycles_per_px", "k_fraction", "modulation", "photons"):
+        spans = [getattr(r, name) for r in ranges]
+        fields[name] = None if any(x is None for x in spans) else (min(x[0] for x in spans), max(x[1] for x in spans))
+    return TrainingRange(**fields)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -348,7 +348,7 @@ def predict_files(model, inputs, outputs, *, optics: dict | None = None, order: 
             raise SrredsimError(f"{path.name}: --angles x --phases = {o.angles} x {o.phases} = {o.frames} frames, "
                                 f"but the model takes {model.frames}")
         shape = h.shape[1:] if sampling is None else model_grid_shape(sampling, o, h.shape[1:])
-        plans.append(count_tiles(shape, tile, halo, 8, model.size_multiple))
+        plans.append(count_tiles(shape, tile, halo, 8, model.size_multiple, border=border))
         data.append(o)
     for i, (path, out, o) in enumerate(zip(inputs, outputs, data)):
         raw, meta = read_raw_stack(path, frames=model.frames)  # pixels: NaN/Inf are found here
@@ -395,6 +395,7 @@ class _RedPlan(NamedTuple):
     #                         resampled to the model's sampling where the optics lie outside it)
     pixel_size_um: float | None  # of the result: half the raw pixel, or the image's own
     how: str  # where the optics or the pixel size came from (for the note)
+    image_optics: object | None = None  # a reconstructed image's microscope, when --na/--wavelength say it
 
 
 def red_fairsim_layout(path: Path, frames: int, given: dict) -> dict[str, int]:
@@ -422,6 +423,7 @@ def _red_fairsim_plan(path: Path, header, sampling, given: dict) -> _RedPlan:
     """Raw stack or reconstructed image; for a stack its optics: the flags, the TIFF's pixel size,
     the model's optics for the rest, and angles x phases from the frame count
     (:func:`red_fairsim_layout`)."""
+    from srredsim.model_optics import model_grid_shape
     from srredsim.optics import resolve_optics
 
     base = sampling.optics if sampling is not None else None
@@ -433,6 +435,11 @@ def _red_fairsim_plan(path: Path, header, sampling, given: dict) -> _RedPlan:
         how = ("pixel size from the TIFF" if tiff_px else "pixel size: half the given raw pixel"
                if given.get("pixel_size_um") else "pixel size assumed: half the model's raw pixel" if px
                else "pixel size unknown")
+        if px and (given.get("na") or given.get("wavelength_nm")):  # the user named the microscope
+            optics = resolve_optics({k: v for k, v in given.items() if k not in ("angles", "phases")},
+                                    file_pixel_size_um=2 * px, base=base)
+            grid = (h, w) if sampling is None else model_grid_shape(sampling, optics, (h, w))
+            return _RedPlan(None, tuple(grid), px, how + f"; {_optics_text(optics)}", optics)
         return _RedPlan(None, (h, w), px, how)
     layout = red_fairsim_layout(path, n, given)
     others = {k: v for k, v in given.items() if k not in ("angles", "phases")}
@@ -441,8 +448,6 @@ def _red_fairsim_plan(path: Path, header, sampling, given: dict) -> _RedPlan:
            else "no optics given: the model's" if base is not None else "no optics given: srredsim's defaults")
     grid = (2 * h, 2 * w)
     if sampling is not None:  # what srredsim.redfairsim.predict_raw will hand the network
-        from srredsim.model_optics import model_grid_shape
-
         grid = model_grid_shape(sampling, o, grid)
     return _RedPlan(o, tuple(grid), o.pixel_size_um / 2, how)
 
@@ -464,9 +469,12 @@ def _red_fairsim_files(model, inputs, outputs, *, optics, order, strict, check, 
     """:func:`predict_files` for a same-grid model: each input is a raw stack (checked as for
     SR-REDSIM, reordered to angle-major, reconstructed classically, then denoised; the result has
     half the raw pixel size) or one reconstructed SR image (denoised only; its own pixel size).
-    No resampling: the classical step adapts to the microscope, the network sees its image."""
+    The classical step adapts to the microscope; for optics outside the RED-Net's trained sampling
+    :func:`srredsim.redfairsim.predict_raw` resamples the reconstruction for the network and back.
+    A reconstructed image is resampled likewise when --na or --wavelength name its microscope
+    (its raw pixel: twice its own)."""
     from srredsim.frameorder import to_angle_major
-    from srredsim.redfairsim import ClassicalStepFailed, predict_raw
+    from srredsim.redfairsim import ClassicalStepFailed, denoise, predict_raw
     from srredsim.tiff import read_raw_stack, read_reference, write_sr_image
 
     halo = model.halo if halo is None else halo
@@ -475,7 +483,7 @@ def _red_fairsim_files(model, inputs, outputs, *, optics, order, strict, check, 
     if headers is None:
         headers = read_input_headers(inputs, model.frames, scale=1, optics=given)
     plans = [_red_fairsim_plan(path, h, sampling, given) for path, h in zip(inputs, headers)]
-    tiles = [count_tiles(p.shape, tile, halo, 8, model.size_multiple) for p in plans]
+    tiles = [count_tiles(p.shape, tile, halo, 8, model.size_multiple, border=border) for p in plans]
     kw = dict(tile=tile, halo=halo, batch_size=batch_size, progress=progress, border=border)
     for i, (path, out, plan) in enumerate(zip(inputs, outputs, plans)):
         result = None
@@ -484,8 +492,9 @@ def _red_fairsim_files(model, inputs, outputs, *, optics, order, strict, check, 
             _require_signal(image, path)
             if i == 0 and log:
                 log(sum(tiles))
-            sr = model.predict(image[None], **kw)
-            note = f"RED-Net on a reconstructed image (no classical step; {plan.how})"
+            sr, resampled = denoise(model, image, plan.image_optics, **kw)
+            note = f"RED-Net on a reconstructed image (no classical step; {plan.how})" + (
+                f"; {resampled}" if resampled else "")
         else:
             o = plan.optics
             raw, _ = read_raw_stack(path, frames=o.frames)

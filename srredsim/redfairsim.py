@@ -5,7 +5,8 @@ reconstructs the noisy raw stack, and a RED-Net (``model.architecture: red_net``
 :func:`srredsim.models.build_red_net`) removes the noise and reconstruction artifacts of that 2x
 image. The resolution comes from the classical step, which demodulates the pattern explicitly, so
 this family passes the pattern-removed control by construction; the network only sees one image,
-so one model serves every frame layout (3x3, 3x5) and any microscope the classical step handles.
+so one model serves every frame layout (3x3, 3x5); for a microscope outside the sampling it was
+trained on, :func:`predict_raw` resamples the reconstruction to it (docs/microscopes.md §6).
 
 This module is the classical half as the network sees it:
 
@@ -76,7 +77,7 @@ class RedResult(NamedTuple):
     """RED-fairSIM on one raw stack (:func:`predict_raw`)."""
 
     image: np.ndarray  # the denoised reconstruction, (2H, 2W)
-    reconstruction: np.ndarray  # the classical step's result, the network's input, (2H, 2W)
+    reconstruction: np.ndarray  # the classical step's result, (2H, 2W) (the network's input unless resampled)
     params: object  # the classical step's SimParams (the pattern it found or was given)
     note: str  # "" or one line: the reconstruction was resampled to the model's sampling
 
@@ -99,20 +100,29 @@ def predict_raw(handle, raw: np.ndarray, optics: OpticsConfig, params=None, opts
     if opts is None:  # the settings the model was trained with
         opts = recon_options(getattr(handle, "model_config", None))
     recon, sim_params = network_input(raw, optics, params=params, opts=opts)
+    image, note = denoise(handle, recon, optics, tile=tile, progress=progress, **predict_kwargs)
+    return RedResult(image, recon, sim_params, note)
+
+
+def denoise(handle, recon: np.ndarray, optics: OpticsConfig | None, **predict_kwargs) -> tuple[np.ndarray, str]:
+    """The RED-Net on one reconstruction ``(2H, 2W)`` of a stack taken with ``optics`` (raw
+    pixel size, NA, wavelength; None: unknown, run as is): ``(image, note)``. Outside the model's
+    trained sampling the reconstruction is resampled to it and the result back (see
+    :func:`predict_raw`); ``note`` says so, else it is empty."""
+    recon = np.asarray(recon, np.float32)
     sampling = getattr(handle, "sampling", None)
-    kw = dict(tile=tile, progress=progress, **predict_kwargs)
-    if sampling is None or sampling.knows(_cutoff(optics)):
-        return RedResult(handle.predict(recon[None], **kw), recon, sim_params, "")
+    if optics is None or sampling is None or sampling.knows(_cutoff(optics)):
+        return handle.predict(recon[None], **predict_kwargs), ""
     from srredsim.model_optics import model_grid_shape
     from srredsim.resample import resample
 
     grid = model_grid_shape(sampling, optics, recon.shape)
-    out = handle.predict(resample(recon[None], grid), **kw)
+    out = handle.predict(resample(recon[None], grid), **predict_kwargs)
     back = resample(np.asarray(out, np.float32)[None], recon.shape)[0]
     note = (f"reconstruction resampled {recon.shape[1]}x{recon.shape[0]} -> {grid[1]}x{grid[0]} pixels to the "
             f"RED-Net's sampling ({sampling.reference_cutoff:.3f} cycles per raw pixel; these optics "
             f"{_cutoff(optics):.3f}) and back")
-    return RedResult(back, recon, sim_params, note)
+    return back, note
 
 
 def _cutoff(optics: OpticsConfig) -> float:

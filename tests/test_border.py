@@ -85,3 +85,27 @@ def test_cli_border_none_runs_the_network_on_the_image_alone(tmp_path, trained_r
     assert np.abs(a[inner, inner] - b[inner, inner]).max() <= 1e-4 * max(1.0, float(np.abs(a).max()))
     assert np.abs(a - b).max() > 1e-3 * float(np.abs(a).max())
     assert "--border none" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("border", ["symmetric", "none"])
+def test_cli_tile_count_matches_the_engine_calls(tmp_path, trained_run, monkeypatch, capsys, border):
+    """The "N tile(s)" line (and the progress total) counts what runs, with or without the border:
+    --border none must not count (or refuse) windows for a halo it does not add."""
+    import re
+
+    from srredsim import predict as predict_mod
+    from srredsim.cli import main
+    from srredsim.tiff import write_tiff
+
+    raw, _ = toy_pair(np.random.default_rng(7), size=64)
+    write_tiff(tmp_path / "raw.tif", raw)
+    calls = []
+    real_call = predict_mod._call
+    monkeypatch.setattr(predict_mod, "_call", lambda fn, batch, *a, **k: (calls.append(batch.shape[0]),
+                                                                         real_call(fn, batch, *a, **k))[1])
+    for tile in ("0", "64", "56"):
+        calls.clear()
+        assert main(["predict", str(trained_run), str(tmp_path / "raw.tif"), "-o", str(tmp_path / "sr.tif"),
+                     "--overwrite", "--tile", tile, "--border", border]) == 0, capsys.readouterr().err
+        counted = int(re.search(r"(\d+) tile\(s\)", capsys.readouterr().err).group(1))
+        assert counted == sum(calls), (tile, counted, calls)

@@ -110,3 +110,17 @@ def test_predict_with_optics_on_a_trained_run(trained_run):
     coarse = make_optics(na=1.2, wavelength_nm=520, pixel_size_um=0.1, refractive_index=1.33)
     out = predict_with_optics(model, raw, ModelSampling.from_config(cfg), coarse)
     assert out.image.shape == (80, 96) and np.all(np.isfinite(out.image)) and out.factor > 1
+
+
+def test_pairs_from_several_recipes_record_their_union(tmp_path):
+    """RED-fairSIM pairs made from 'sim' and 'sim-easy' folders say recipe 'mixed' and list their
+    sources: the training range is the union of the two (training such pairs must not fail)."""
+    import json
+
+    (tmp_path / "recipe.json").write_text(json.dumps({"recipe": "mixed",
+                                                       "sources": [{"recipe": "sim"}, {"recipe": "sim-easy"}]}))
+    got = training_range_from_data(tmp_path)
+    sim, easy = recipe_training_range("sim"), recipe_training_range("sim-easy")
+    assert got.cutoff_cycles_per_px == (min(sim.cutoff_cycles_per_px[0], easy.cutoff_cycles_per_px[0]),
+                                        max(sim.cutoff_cycles_per_px[1], easy.cutoff_cycles_per_px[1]))
+    assert got.photons == (min(sim.photons[0], easy.photons[0]), max(sim.photons[1], easy.photons[1]))

@@ -246,3 +246,18 @@ def test_predict_unpacks_a_zipped_package_once_and_removes_it(tmp_path, monkeypa
     assert not unpacked[0].exists()  # the temporary folder is removed once the model is open
     sr, _ = read_reference(tmp_path / "sr.tif")
     assert sr.shape == (128, 128) and np.isfinite(sr).all()
+
+    # the API: an artifact dropped without close() removes its files too; a closed one says so
+    import gc
+
+    from srredsim.errors import SrredsimError
+    from srredsim.runtime import read_model
+
+    unpacked.clear()
+    assert read_model(package).io.frames == 15
+    gc.collect()
+    assert len(unpacked) == 1 and not unpacked[0].exists()
+    with read_model(package) as artifact:
+        pass
+    with pytest.raises(SrredsimError, match="artifact was closed"):
+        artifact.open(engine="onnx", precision="fp32")

@@ -205,6 +205,18 @@ def test_predict_resamples_a_reconstruction_outside_the_trained_sampling(red_run
     assert code == 0, err
     np.testing.assert_allclose(read_reference(tmp_path / "sr.tif")[0], expected, atol=1e-5)
     assert "reconstruction resampled 128x128 -> " in out and "to the RED-Net's sampling" in out
+    # the same microscope's reconstruction given as an image (e.g. fairSIM's) with the flags that
+    # name the microscope: resampled the same way; without them: the network alone
+    write_tiff(tmp_path / "rec.tif", recon, pixel_size_um=0.0325)
+    code, out, err = _main(capsys, "predict", red_run, tmp_path / "rec.tif", "-o", tmp_path / "rec_sr.tif",
+                           "--na", "1.2", "--wavelength", "610", "--refractive-index", "1.33", *KERAS)
+    assert code == 0, err
+    np.testing.assert_allclose(read_reference(tmp_path / "rec_sr.tif")[0], expected, atol=1e-5)
+    assert "RED-Net on a reconstructed image" in out and "NA 1.2, 610 nm, 65.0 nm pixels" in out
+    assert "reconstruction resampled 128x128 -> " in out
+    code, out, err = _main(capsys, "predict", red_run, tmp_path / "rec.tif", "-o", tmp_path / "rec_sr2.tif", *KERAS)
+    assert code == 0 and "resampled" not in out
+    np.testing.assert_allclose(read_reference(tmp_path / "rec_sr2.tif")[0], red.predict(recon[None]), atol=1e-5)
 
 
 def test_predict_a_reconstructed_image_runs_only_the_network(red_run, red, tmp_path, capsys, monkeypatch):

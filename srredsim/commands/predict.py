@@ -27,6 +27,7 @@ DESCRIPTION = (
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     from srredsim.frameorder import ORDER_HELP, ORDERS
+    from srredsim.predict import BORDER_CHOICES
 
     p.add_argument("model", type=Path, help="run folder, bioimage.io package, .onnx, SavedModel folder, "
                    "or a shipped model: sim-3x5, sim-3x3, or default (the one whose frame count fits the data)")
@@ -43,11 +44,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "RED-fairSIM model (default: whole image up to 1024 px, else 512; 0: never tile)")
     p.add_argument("--halo", type=int, default=None, help="context pixels per tile side (default: receptive radius)")
     p.add_argument("--batch-size", type=int, default=1, help="tiles per engine call")
-    p.add_argument("--border", choices=["symmetric", "none"], default="symmetric",
+    p.add_argument("--border", choices=list(BORDER_CHOICES), default="symmetric",
                    help="how the image is extended beyond its edges: symmetric (mirrored by the receptive "
-                        "radius, as DeepImageJ and bioimageio.core do: the same result everywhere) or none "
-                        "(the network's own zero padding: 1.2-1.4x less work for a whole image, as good or "
-                        "better near the edge in our measurement, but different from DeepImageJ there)")
+                        "radius, as DeepImageJ does: the same result in Fiji) or none (the network's own zero "
+                        "padding: 1.2-1.4x less work for a whole image, better within 4 px of the edge for "
+                        "sim-3x5 in our measurement, but different from DeepImageJ there)")
     p.add_argument("--order", choices=ORDERS, default="angle-major", help=ORDER_HELP)
     p.add_argument("--strict", action="store_true", help="turn the data checks' warnings into errors")
     opt.add_optics(p, pixel_size_default="default: from the TIFF, else the model's",

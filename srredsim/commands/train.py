@@ -84,11 +84,12 @@ def run_config(args):
                                 f"(got {', '.join(extra) or '--config'})")
         if args.overwrite:
             raise SrredsimError("--resume continues the run in --output, --overwrite replaces it: choose one")
-    if args.architecture is not None and "model.in_channels" not in overrides:
+    architecture = overrides.get("model.architecture")  # --architecture or --set model.architecture=
+    if isinstance(architecture, str) and "model.in_channels" not in overrides:
         # the input channels follow the architecture (and the optics), as the config's check demands
         angles, phases = (overrides.get(f"optics.{k}", getattr(cfg.optics, k)) for k in ("angles", "phases"))
         frames = angles * phases if isinstance(angles, int) and isinstance(phases, int) else cfg.optics.frames
-        overrides["model.in_channels"] = ModelConfig.channels_for(args.architecture, frames)
+        overrides["model.in_channels"] = ModelConfig.channels_for(architecture, frames)
     return cfg.with_overrides(overrides)
 
 

@@ -481,12 +481,23 @@ class ModelArtifact:
     """
 
     def __init__(self, source: _Source):
+        import weakref
+
         self._source = source
+        self._closed = False
+        # an artifact dropped without close() (no ``with``) still removes its unpacked files
+        self._finalizer = weakref.finalize(self, source.close)
+
+    def _live(self) -> _Source:
+        if self._closed:
+            raise SrredsimError(f"{self._source.path}: this model artifact was closed (its unpacked files are "
+                                "gone); read it again with read_model")
+        return self._source
 
     @property
     def io(self) -> "ModelIO":
         """The network's input channels and scale, from the metadata (nothing is opened or measured)."""
-        fields = self._source.fields
+        fields = self._live().fields
         return ModelIO(int(fields["frames"]), int(fields.get("scale", 2)))
 
     def open(self, engine: str = "auto", precision: str = "auto",
@@ -494,7 +505,7 @@ class ModelArtifact:
         """Open the model on an engine (see :func:`open_model` for ``engine``, ``precision``, ``log``)."""
         from srredsim.runtime.choice import choose
 
-        source = self._source
+        source = self._live()
         choice = choose(source, check_engine(engine), check_precision(precision), log)
         adapter = choice.adapter or source.open_engine(choice.engine, choice.precision)
         return ModelHandle(adapter=adapter, source=source.path, name=source.name, kind=source.kind,
@@ -505,11 +516,12 @@ class ModelArtifact:
         """What ``--engine auto --precision auto`` runs the model on here, from the cache (no measuring)."""
         from srredsim.runtime.choice import cached_choice_line
 
-        return cached_choice_line(self._source)
+        return cached_choice_line(self._live())
 
     def close(self) -> None:
-        """Remove the unpacked files, if any."""
-        self._source.close()
+        """Remove the unpacked files, if any (once; later calls do nothing)."""
+        self._closed = True
+        self._finalizer()
 
     def __enter__(self) -> "ModelArtifact":
         return self

@@ -188,6 +188,9 @@ def test_train_architecture_flag_accepts_every_architecture_the_config_accepts(c
     assert run_config(args).model.in_channels == 9
     from srredsim.errors import SrredsimError
 
+    # the same rule when the architecture comes from --set
+    args = build_parser().parse_args(["train", "d", "-o", "r", "--set", "model.architecture=red_net"])
+    assert run_config(args).model.in_channels == 1
     args = build_parser().parse_args(["train", "d", "-o", "r", "--architecture", "red_net",
                                       "--set", "model.in_channels=15"])
     with pytest.raises(SrredsimError, match="in_channels must be 1"):
