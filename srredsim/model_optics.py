@@ -92,18 +92,22 @@ class _Predicts(Protocol):
 
 @dataclass
 class OpticsPrediction:
-    """A prediction on the user's grid: ``image`` is ``(2H, 2W)``."""
+    """A prediction on the user's grid: ``image`` is ``(scale*H, scale*W)``."""
 
     image: np.ndarray
     pixel_size_um: float | None  # of ``image``: half the user's raw pixel
     factor: float  # model pixels per user pixel (1.0: not resampled)
     note: str  # one line saying what was assumed or done
+    model_shape: tuple[int, int]  # the frame size the network saw (the input's own when not resampled)
 
 
 def predict_with_optics(model: _Predicts, raw: np.ndarray, sampling: ModelSampling,
                         optics: OpticsConfig | None = None, **predict_kwargs) -> OpticsPrediction:
     """Predict a raw ``(frames, H, W)`` stack taken with ``optics`` (None: the model's) with a
-    model trained for ``sampling``; the result lies on twice the stack's own grid."""
+    model trained for ``sampling``; the result lies on ``model.scale`` (default 2) times the
+    stack's own grid. A same-grid model (RED-Net, scale 1) takes its reconstruction as
+    ``(1, 2H, 2W)`` with the raw stack's ``optics``: the cutoff ratio is the same on both grids
+    (:func:`srredsim.redfairsim.denoise`)."""
     from srredsim.resample import resample_back, resample_raw
 
     raw = np.asarray(raw)
@@ -113,20 +117,22 @@ def predict_with_optics(model: _Predicts, raw: np.ndarray, sampling: ModelSampli
     if optics is None:
         sr = np.asarray(model.predict(raw, **predict_kwargs), dtype=np.float32)
         return OpticsPrediction(sr, sampling.optics.pixel_size_um / 2, 1.0,
-                                f"no optics given: assuming the model's ({describe_optics(sampling.optics)})")
+                                f"no optics given: assuming the model's ({describe_optics(sampling.optics)})", (h, w))
     cutoff = cutoff_per_pixel(optics)
     if sampling.knows(cutoff):
         sr = np.asarray(model.predict(raw, **predict_kwargs), dtype=np.float32)
         return OpticsPrediction(sr, optics.pixel_size_um / 2, 1.0,
-                                f"optics {describe_optics(optics)}: inside the model's trained sampling")
+                                f"optics {describe_optics(optics)}: inside the model's trained sampling", (h, w))
     target = sampling.reference_cutoff
+    scale = int(getattr(model, "scale", 2))
     resampled, factor = resample_raw(raw, cutoff, target)
     sr = np.asarray(model.predict(resampled, **predict_kwargs), dtype=np.float32)
-    sr = resample_back(sr, (2 * h, 2 * w))
+    sr = resample_back(sr, (scale * h, scale * w))
     return OpticsPrediction(sr, optics.pixel_size_um / 2, factor,
                             f"optics {describe_optics(optics)}: resampled {w}x{h} -> "
                             f"{resampled.shape[2]}x{resampled.shape[1]} pixels to the model's sampling "
-                            f"({target:.3f} cycles/pixel) and the result back to {2 * w}x{2 * h}")
+                            f"({target:.3f} cycles/pixel) and the result back to {scale * w}x{scale * h}",
+                            tuple(resampled.shape[1:]))
 
 
 # ---------------------------------------------------------------------------------------------

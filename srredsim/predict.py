@@ -429,6 +429,7 @@ def _red_fairsim_plan(path: Path, header, sampling, given: dict) -> _RedPlan:
     base = sampling.optics if sampling is not None else None
     n, h, w = header.shape
     tiff_px = header.meta.pixel_size_um
+    others = {k: v for k, v in given.items() if k not in ("angles", "phases")}  # the microscope's flags
     if n == 1:  # an SR image: its own pixel size, else half the raw pixel given or the model's
         raw_px = given.get("pixel_size_um") or (base.pixel_size_um if base is not None else None)
         px = tiff_px or (raw_px / 2 if raw_px else None)
@@ -436,13 +437,11 @@ def _red_fairsim_plan(path: Path, header, sampling, given: dict) -> _RedPlan:
                if given.get("pixel_size_um") else "pixel size assumed: half the model's raw pixel" if px
                else "pixel size unknown")
         if px and (given.get("na") or given.get("wavelength_nm")):  # the user named the microscope
-            optics = resolve_optics({k: v for k, v in given.items() if k not in ("angles", "phases")},
-                                    file_pixel_size_um=2 * px, base=base)
+            optics = resolve_optics(others, file_pixel_size_um=2 * px, base=base)
             grid = (h, w) if sampling is None else model_grid_shape(sampling, optics, (h, w))
             return _RedPlan(None, tuple(grid), px, how + f"; {_optics_text(optics)}", optics)
         return _RedPlan(None, (h, w), px, how)
     layout = red_fairsim_layout(path, n, given)
-    others = {k: v for k, v in given.items() if k not in ("angles", "phases")}
     o = resolve_optics({**others, **layout}, file_pixel_size_um=tiff_px, base=base)
     how = ("optics given" if others else "pixel size from the TIFF, the model's other optics" if tiff_px
            else "no optics given: the model's" if base is not None else "no optics given: srredsim's defaults")

@@ -111,24 +111,18 @@ def denoise(handle, recon: np.ndarray, optics: OpticsConfig | None, **predict_kw
     :func:`predict_raw`); ``note`` says so, else it is empty."""
     recon = np.asarray(recon, np.float32)
     sampling = getattr(handle, "sampling", None)
-    if optics is None or sampling is None or sampling.knows(_cutoff(optics)):
+    if optics is None or sampling is None:
         return handle.predict(recon[None], **predict_kwargs), ""
-    from srredsim.model_optics import model_grid_shape
-    from srredsim.resample import resample
+    from srredsim.model_optics import cutoff_per_pixel, predict_with_optics
 
-    grid = model_grid_shape(sampling, optics, recon.shape)
-    out = handle.predict(resample(recon[None], grid), **predict_kwargs)
-    back = resample(np.asarray(out, np.float32)[None], recon.shape)[0]
+    res = predict_with_optics(handle, recon[None], sampling, optics, **predict_kwargs)  # scale 1: same grid
+    if res.factor == 1.0:
+        return res.image, ""
+    grid = res.model_shape
     note = (f"reconstruction resampled {recon.shape[1]}x{recon.shape[0]} -> {grid[1]}x{grid[0]} pixels to the "
             f"RED-Net's sampling ({sampling.reference_cutoff:.3f} cycles per raw pixel; these optics "
-            f"{_cutoff(optics):.3f}) and back")
-    return back, note
-
-
-def _cutoff(optics: OpticsConfig) -> float:
-    from srredsim.model_optics import cutoff_per_pixel
-
-    return cutoff_per_pixel(optics)
+            f"{cutoff_per_pixel(optics):.3f}) and back")
+    return res.image, note
 
 
 class RawStackModel:

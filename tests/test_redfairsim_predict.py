@@ -199,22 +199,25 @@ def test_predict_resamples_a_reconstruction_outside_the_trained_sampling(red_run
     np.testing.assert_allclose(res.image, expected, atol=1e-5)
     assert res.image.shape == recon.shape and "resampled 128x128 -> " in res.note
     assert np.abs(res.image - red.predict(recon[None])).max() > 1e-3  # not what the unresampled net gives
-    write_tiff(tmp_path / "raw.tif", raw, pixel_size_um=0.065)
-    code, out, err = _main(capsys, "predict", red_run, tmp_path / "raw.tif", "-o", tmp_path / "sr.tif",
-                           "--na", "1.2", "--wavelength", "610", "--refractive-index", "1.33", *KERAS)
-    assert code == 0, err
-    np.testing.assert_allclose(read_reference(tmp_path / "sr.tif")[0], expected, atol=1e-5)
+
+    def predict_water(name: str, image: np.ndarray, pixel_size_um: float) -> str:
+        """`srredsim predict` on ``image`` saved as NAME.tif with the water objective's flags; checks
+        the result equals ``expected`` and returns the command's stdout."""
+        write_tiff(tmp_path / f"{name}.tif", image, pixel_size_um=pixel_size_um)
+        code, out, err = _main(capsys, "predict", red_run, tmp_path / f"{name}.tif", "-o", tmp_path / f"{name}_sr.tif",
+                               "--na", "1.2", "--wavelength", "610", "--refractive-index", "1.33", *KERAS)
+        assert code == 0, err
+        np.testing.assert_allclose(read_reference(tmp_path / f"{name}_sr.tif")[0], expected, atol=1e-5)
+        return out
+
+    out = predict_water("raw", raw, 0.065)
     assert "reconstruction resampled 128x128 -> " in out and "to the RED-Net's sampling" in out
     # the same microscope's reconstruction given as an image (e.g. fairSIM's) with the flags that
     # name the microscope: resampled the same way; without them: the network alone
-    write_tiff(tmp_path / "rec.tif", recon, pixel_size_um=0.0325)
-    code, out, err = _main(capsys, "predict", red_run, tmp_path / "rec.tif", "-o", tmp_path / "rec_sr.tif",
-                           "--na", "1.2", "--wavelength", "610", "--refractive-index", "1.33", *KERAS)
-    assert code == 0, err
-    np.testing.assert_allclose(read_reference(tmp_path / "rec_sr.tif")[0], expected, atol=1e-5)
+    out = predict_water("rec", recon, 0.0325)
     assert "RED-Net on a reconstructed image" in out and "NA 1.2, 610 nm, 65.0 nm pixels" in out
     assert "reconstruction resampled 128x128 -> " in out
-    code, out, err = _main(capsys, "predict", red_run, tmp_path / "rec.tif", "-o", tmp_path / "rec_sr2.tif", *KERAS)
+    code, out, _ = _main(capsys, "predict", red_run, tmp_path / "rec.tif", "-o", tmp_path / "rec_sr2.tif", *KERAS)
     assert code == 0 and "resampled" not in out
     np.testing.assert_allclose(read_reference(tmp_path / "rec_sr2.tif")[0], red.predict(recon[None]), atol=1e-5)
 
