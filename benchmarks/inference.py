@@ -46,6 +46,7 @@ Converted engines and the auto measurement go to a temporary per-user cache
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import datetime
 import json
 import os
@@ -61,7 +62,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import (ROOT, WORKER_ENV, Timer, Worker, code_version, load_line, median,  # noqa: E402
                      render, report_header, run_command, run_worker, sgemm_gflops, worker_channel)
 
-CELLS = ("keras:fp32", "keras:bf16", "savedmodel:fp32", "onnx:fp32", "openvino:fp32", "openvino:bf16")
+CELLS = ("keras:fp32", "keras:bf16", "savedmodel:fp32", "onnx:fp32", "openvino:fp32", "openvino:bf16", "openvino:int8")
 REFERENCE = "onnx:fp32"
 FLOOR_TARGETS = {"amx": 0.5, "avx512_bf16": 0.8}  # x the fp32 floor; 1.1 on every other CPU path
 OTHER_TARGET = 1.1
@@ -282,6 +283,9 @@ def _cells(p, spec: str) -> list[str]:
         if precision == "bf16" and not fast_bf16(engine):
             print(f"skipping {c}: no native bf16 for {engine} on this CPU", flush=True)
             continue
+        if precision == "int8" and importlib.util.find_spec("nncf") is None:
+            print(f"skipping {c}: NNCF is not installed (pip install \"srredsim[int8]\")", flush=True)
+            continue
         cells.append(c)
     if REFERENCE not in cells:
         cells.insert(0, REFERENCE)  # the reference of differences and PSNR changes
@@ -299,10 +303,12 @@ def run_benchmark(model: str, work: Path, cells: list[str], repeats: int, inputs
     res["sgemm"]["start"] = _floor(work, args.sgemm_n, "start")
 
     # 1. one-time conversions, each in a fresh process with the (still empty) cache
-    for base in ("onnx", "savedmodel"):
-        if any(c.startswith(base + ":") or (base == "onnx" and c.startswith("openvino:")) for c in cells):
+    for base in ("onnx", "savedmodel", "int8"):
+        if any(c.startswith(base + ":") or (base == "onnx" and c.startswith("openvino:")) for c in cells) \
+                or (base == "int8" and "openvino:int8" in cells):
             print(f"converting to {base} ...", flush=True)
-            msg, peak = run_worker(["--worker", f"{base}:fp32", "--model", model], work / f"convert-{base}.log",
+            worker = "openvino:int8" if base == "int8" else f"{base}:fp32"
+            msg, peak = run_worker(["--worker", worker, "--model", model], work / f"convert-{base}.log",
                                    script=__file__)
             res.setdefault("convert", {})[base] = {"seconds": msg["open"]["wall"], "peak_rss_mib": peak}
             print(f"  {msg['open']['wall']:.1f} s, peak RSS {peak:.0f} MiB", flush=True)
@@ -371,6 +377,8 @@ def run_benchmark(model: str, work: Path, cells: list[str], repeats: int, inputs
         cold_cache = work / "cache-command"
         cases = {"auto": [], "auto, --border none": ["--border", "none"],
                  "onnx fp32": ["--engine", "onnx", "--precision", "fp32"]}
+        if "openvino:int8" in cells:  # asked for by name (auto never picks it): how fast, how exact
+            cases.update({"int8": ["--precision", "int8"], "int8, --border none": ["--precision", "int8", "--border", "none"]})
 
         def command(case, raw_path, out_name, key, tile_args=()):
             outp = work / out_name
@@ -387,6 +395,9 @@ def run_benchmark(model: str, work: Path, cells: list[str], repeats: int, inputs
 
         print("whole command, empty cache (converts and measures once):", flush=True)
         res["command"]["cold"] = command("auto", raw, "cold.tif", "stack")
+        if "int8" in cases:
+            print("whole command, --precision int8 the first time (quantises once):", flush=True)
+            res["command"]["cold_int8"] = command("int8", raw, "cold-int8.tif", "stack")
         res["command"]["warm"] = {case: [] for case in cases}
         print("whole command, warm:", flush=True)
         for r in range(repeats):
@@ -450,6 +461,14 @@ def make_report(res, flops, size, tiled_size, tiles, repeats, started, load_star
         cmd_rows.append(row(f"15x{size}^2, auto (default)", c["warm"]["auto"], floor_s, base_psnr))
         cmd_rows.append(row(f"15x{size}^2, auto, --border none", c["warm"]["auto, --border none"], floor_s, base_psnr))
         cmd_rows.append(row(f"15x{size}^2, --engine onnx --precision fp32", base_runs, floor_s))
+        if "cold_int8" in c:
+            cmd_rows.append(row(f"15x{size}^2, --precision int8, first time (quantises once)", [c["cold_int8"]], floor_s,
+                                base_psnr))
+        for case in ("int8", "int8, --border none"):
+            if case in c["warm"]:
+                flag = case.replace("int8", "--precision int8", 1)
+                cmd_rows.append(row(f"15x{size}^2, {flag} (asked for; auto never picks it)", c["warm"][case], floor_s,
+                                    base_psnr))
         auto_med = median([r["wall"] for r in c["warm"]["auto"]])
         auto_psnr = median([r["psnr_truth"] for r in c["warm"]["auto"]])
         verdicts.append(f"whole command (auto, warm cache): {auto_med:.2f} s = {auto_med / floor_s:.2f}x the fp32 floor "
@@ -461,6 +480,13 @@ def make_report(res, flops, size, tiled_size, tiles, repeats, started, load_star
         verdicts.append(f"whole command with --border none (the image alone, the floor's pass): {none_med:.2f} s = "
                         f"{none_med / floor_s:.2f}x the fp32 floor; target <= {target:g}x -> "
                         f"{'MET' if none_med / floor_s <= target else 'NOT met'}")
+        if "int8" in c["warm"]:
+            i8 = {case: median([r["wall"] for r in c["warm"][case]]) for case in ("int8", "int8, --border none")}
+            i8_psnr = median([r["psnr_truth"] for r in c["warm"]["int8"]])
+            verdicts.append(f"not the default, for comparison: --precision int8 {i8['int8']:.2f} s = "
+                            f"{i8['int8'] / floor_s:.2f}x the floor, with --border none {i8['int8, --border none']:.2f} s "
+                            f"= {i8['int8, --border none'] / floor_s:.2f}x; PSNR vs truth {i8_psnr - base_psnr:+.4f} dB "
+                            "vs onnx fp32 (auto refuses int8: below 65 dB vs fp32 on the model's test tensor)")
         verdicts.append(f"PSNR vs truth: auto {auto_psnr:.3f} dB, onnx fp32 {base_psnr:.3f} dB, change "
                         f"{auto_psnr - base_psnr:+.4f} dB; target |change| <= {PSNR_TARGET_DB} dB -> "
                         f"{'MET' if abs(auto_psnr - base_psnr) <= PSNR_TARGET_DB else 'NOT met'}")
@@ -496,7 +522,9 @@ def make_report(res, flops, size, tiled_size, tiles, repeats, started, load_star
         "Tiled rows: the command's default tiling (whole image up to 1024 px, 512^2 tiles above), halo = the model's "
         "receptive radius; their floor counts the FLOPs of all tiles, halos included.",
         "bf16 is offered only where the CPU computes it natively (srredsim.hardware; OpenVINO's BF16 capability). "
-        "onnx and savedmodel run fp32 only (no bf16 convolutions in ONNX Runtime's CPU provider).",
+        "onnx and savedmodel run fp32 only (no bf16 convolutions in ONNX Runtime's CPU provider). int8: OpenVINO on "
+        "the network quantised by srredsim.runtime.quantize (made once: the 'int8' conversion; needs NNCF); its "
+        "floating-point layers run bf16 where the CPU has it.",
         "other procs (cores): CPU used by other processes during the calls; the machine may be shared, so compare "
         "rows of one run only.",
     ]

@@ -88,36 +88,12 @@ def _plan_outputs(args) -> tuple[list[Path], list[Path]]:
     return inputs, outputs
 
 
-def run(args) -> int:
+def _predict_all(args, model, inputs, outputs, given, headers) -> None:
     import sys
 
     from tqdm import tqdm
 
-    from srredsim.predict import BORDER_CHOICES, predict_files, read_input_headers
-    from srredsim.runtime import read_model
-    from srredsim.tiff import read_stack_header
-
-    inputs, outputs = _plan_outputs(args)
-    given = opt.optics_given(args)
-    if given:  # bad optics fail before the model is loaded
-        opt.optics_from_args(args)
-    from srredsim.errors import SrredsimError
-    from srredsim.pretrained import DEFAULT, is_shipped_name, resolve
-
-    if is_shipped_name(args.model) and str(args.model) == DEFAULT:  # the shipped model for the data's layout
-        frames = read_stack_header(inputs[0], images=True).shape[0]
-        if frames == 1:
-            raise SrredsimError(f"{inputs[0]}: one image, not a raw SIM stack; 'default' is an SR-REDSIM model "
-                                "(raw stacks). For an already reconstructed SIM image use red-fairsim")
-        args.model = resolve(DEFAULT, frames=frames)
-    progress_line = (lambda m: None) if args.quiet else (lambda m: print(m, file=sys.stderr))
-    # one artifact for the input check and the opening: a zipped package is unpacked once (and removed
-    # when the model is open; the engine holds its weights in memory)
-    with read_model(args.model, args.weights) as artifact:
-        io = artifact.io
-        # bad headers fail before the model is opened (and its engine measured); predict_files reuses them
-        headers = read_input_headers(inputs, io.frames, io.scale, given)
-        model = artifact.open(engine=args.engine, precision=args.precision, log=progress_line)
+    from srredsim.predict import BORDER_CHOICES, predict_files
 
     with tqdm(total=None, unit="tile", disable=True if args.quiet else None, file=sys.stderr) as bar:
         def total(n):
@@ -139,4 +115,36 @@ def run(args) -> int:
             # the result line (stdout, also under --quiet): where it went and what was assumed
             bar.write(f"{done.input.name} -> {done.output}  {done.shape[1]}x{done.shape[0]}{px}; {done.note}",
                       file=sys.stdout)
+
+
+def run(args) -> int:
+    import sys
+
+    from srredsim.predict import read_input_headers
+    from srredsim.runtime import read_model
+    from srredsim.tiff import read_stack_header
+
+    inputs, outputs = _plan_outputs(args)
+    given = opt.optics_given(args)
+    if given:  # bad optics fail before the model is loaded
+        opt.optics_from_args(args)
+    from srredsim.errors import SrredsimError
+    from srredsim.pretrained import DEFAULT, is_shipped_name, resolve
+
+    if is_shipped_name(args.model) and str(args.model) == DEFAULT:  # the shipped model for the data's layout
+        frames = read_stack_header(inputs[0], images=True).shape[0]
+        if frames == 1:
+            raise SrredsimError(f"{inputs[0]}: one image, not a raw SIM stack; 'default' is an SR-REDSIM model "
+                                "(raw stacks). For an already reconstructed SIM image use red-fairsim")
+        args.model = resolve(DEFAULT, frames=frames)
+    progress_line = (lambda m: None) if args.quiet else (lambda m: print(m, file=sys.stderr))
+    # one artifact for the input check and the opening: a zipped package is unpacked once (and removed
+    # at the end; the engine holds its weights in memory once open)
+    with read_model(args.model, args.weights) as artifact:
+        io = artifact.io
+        # bad headers fail before the model is opened (and its engine measured); predict_files reuses them
+        headers = read_input_headers(inputs, io.frames, io.scale, given)
+        # an OpenVINO engine compiles in the background while the first stack is read and checked
+        model = artifact.open(engine=args.engine, precision=args.precision, log=progress_line, background=True)
+        _predict_all(args, model, inputs, outputs, given, headers)
     return 0

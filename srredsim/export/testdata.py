@@ -64,7 +64,8 @@ def synthetic_raw_stack(optics: OpticsConfig, size: int = 128, seed: int = 0,
     return np.clip(stack, 0, 65535).astype(np.uint16)
 
 
-def synthetic_reconstruction(optics: OpticsConfig, size: int = 256, seed: int = 0, model_cfg=None) -> np.ndarray:
+def synthetic_reconstruction(optics: OpticsConfig, size: int = 256, seed: int = 0, model_cfg=None,
+                             photons: float = 200.0) -> np.ndarray:
     """A ``(1, size, size)`` float32 classical SIM reconstruction (what RED-Net reads): the
     reconstruction (:func:`srredsim.redfairsim.network_input`, pattern estimated; with the settings
     ``model_cfg`` records, else fairSIM's defaults) of :func:`synthetic_raw_stack` of ``size // 2``
@@ -73,7 +74,8 @@ def synthetic_reconstruction(optics: OpticsConfig, size: int = 256, seed: int = 
 
     if size % 2:
         raise SrredsimError(f"a reconstruction on the 2x grid has an even size, not {size}")
-    sr, _ = network_input(synthetic_raw_stack(optics, size // 2, seed=seed), optics, opts=recon_options(model_cfg))
+    sr, _ = network_input(synthetic_raw_stack(optics, size // 2, seed=seed, photons=photons), optics,
+                          opts=recon_options(model_cfg))
     return np.asarray(sr, np.float32)[None]
 
 

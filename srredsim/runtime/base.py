@@ -16,8 +16,9 @@ from srredsim.errors import SrredsimError
 #: the engines ``--engine`` offers, in the order ``auto`` tries them
 ENGINES = ("keras", "savedmodel", "onnx", "openvino")
 #: arithmetic precisions; ``bf16`` keeps the weights' master copy in float32 where training
-#: matters and rounds the arithmetic's operands to bfloat16 (8 significant bits)
-PRECISIONS = ("fp32", "bf16")
+#: matters and rounds the arithmetic's operands to bfloat16 (8 significant bits); ``int8``
+#: (OpenVINO only) runs a quantised copy of the network (:mod:`srredsim.runtime.quantize`)
+PRECISIONS = ("fp32", "bf16", "int8")
 ENGINE_CHOICES = ("auto",) + ENGINES
 PRECISION_CHOICES = ("auto",) + PRECISIONS
 
@@ -71,5 +72,5 @@ def check_precision_for(engine: str, precision: str, supported: tuple[str, ...])
     check_precision(precision)
     if precision not in supported:
         raise SrredsimError(f"the {engine} engine runs {' and '.join(supported)} only, not {precision}"
-                            + ("; --engine openvino runs bf16" if precision == "bf16" else ""))
+                            + (f"; --engine openvino runs {precision}" if precision in ("bf16", "int8") else ""))
     return precision

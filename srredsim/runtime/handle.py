@@ -162,7 +162,7 @@ class _Source:
         stack, or for a same-grid model an SR image ``(1, H, W)`` (see :meth:`_synthetic_raw`)."""
         return self._synthetic_raw(size)
 
-    def _synthetic_raw(self, size: int) -> np.ndarray:
+    def _synthetic_raw(self, size: int, seed: int = 0, photons: float = 200.0) -> np.ndarray:
         """A synthetic input of edge ``size``: a raw SIM stack; for a same-grid model (scale 1) the
         classical reconstruction of one (what RED-Net reads), so that engines are compared and
         timed on the kind of image they will run on."""
@@ -174,12 +174,25 @@ class _Source:
             from srredsim.export.testdata import synthetic_reconstruction
 
             size = max(64, size + size % 2)  # the classical step needs >= 32 raw pixels; the 2x grid is even
-            return synthetic_reconstruction(self.optics or OpticsConfig(), size, seed=0,
-                                            model_cfg=self.fields.get("model_config"))
+            return synthetic_reconstruction(self.optics or OpticsConfig(), size, seed=seed,
+                                            model_cfg=self.fields.get("model_config"), photons=photons)
         optics = self.optics or _optics_for(self.fields["frames"])
         if optics is None:
-            return np.random.default_rng(0).integers(90, 4000, (self.fields["frames"], size, size)).astype(np.uint16)
-        return synthetic_raw_stack(optics, size, seed=0)
+            top = 100 + int(photons * 20)
+            return np.random.default_rng(seed).integers(90, top, (self.fields["frames"], size, size)).astype(np.uint16)
+        return synthetic_raw_stack(optics, size, seed=seed, photons=photons)
+
+    def calibration_batches(self):
+        """Inputs that set int8 activation ranges (:mod:`srredsim.runtime.quantize`): the model's
+        kind of synthetic input at each of ``CALIBRATION_PHOTONS``, seeds 1, 2, ... (the test tensor
+        is seed 0, so the tolerance check sees an input the ranges were not taken from)."""
+        from srredsim.runtime.quantize import CALIBRATION_PHOTONS, CALIBRATION_SIZE
+
+        size = CALIBRATION_SIZE
+        if self.fields.get("fixed_size"):
+            size = int(self.test_batch().shape[1])  # the one input size it takes
+        for i, photons in enumerate(CALIBRATION_PHOTONS, start=1):
+            yield self._batch(self._synthetic_raw(size, seed=i, photons=photons))
 
     def test_batch(self) -> np.ndarray:
         """The test tensor in network units, ``(1, H, W, frames)``."""
@@ -297,7 +310,7 @@ class _RunSource(_Source):
 
             return SavedModelEngine(conversions.cached_savedmodel(self.run, self.which), precision=precision)
         onnx_file = conversions.cached_onnx(self.run, self.which)
-        return _onnx_file_engine(engine, onnx_file, precision)
+        return _onnx_file_engine(engine, onnx_file, precision, self)
 
     def key(self) -> str:
         from srredsim.runtime.conversions import run_key
@@ -305,10 +318,14 @@ class _RunSource(_Source):
         return run_key(self.run, self.which)
 
 
-def _onnx_file_engine(engine: str, path: Path, precision: str) -> Engine:
+def _onnx_file_engine(engine: str, path: Path, precision: str, source: "_Source") -> Engine:
     if engine == "openvino":
         from srredsim.runtime.openvino_engine import OpenVinoEngine
 
+        if precision == "int8":
+            from srredsim.runtime.quantize import cached_int8
+
+            path = cached_int8(path, source.calibration_batches)
         return OpenVinoEngine(path, precision)
     from srredsim.runtime.onnx_engine import OnnxEngine
 
@@ -336,7 +353,7 @@ class _OnnxSource(_Source):
         super().__init__(path, path.stem, fields, _meta_optics(meta))
 
     def open_engine(self, engine: str, precision: str) -> Engine:
-        return _onnx_file_engine(engine, self.path, precision)
+        return _onnx_file_engine(engine, self.path, precision, self)
 
     def key(self) -> str:
         from srredsim.runtime.conversions import file_hash
@@ -399,7 +416,7 @@ class _PackageSource(_Source):
                 return SavedModelEngine(sm, precision=precision)
             finally:
                 shutil.rmtree(sm, ignore_errors=True)  # the variables are in memory once loaded
-        return _onnx_file_engine(engine, src, precision)
+        return _onnx_file_engine(engine, src, precision, self)
 
     def key(self) -> str:
         from srredsim.runtime.conversions import file_hash
@@ -469,6 +486,55 @@ def _zip_source(path: Path) -> _Source:
     return source
 
 
+class _OpeningEngine(Engine):
+    """An engine being opened in a background thread (:meth:`ModelArtifact.open` with
+    ``background``): OpenVINO releases the interpreter while it compiles (0.3-0.4 s for the full
+    network), so ``srredsim predict`` reads and checks its first stack meanwhile. Every call
+    waits for the real engine; an error while opening is raised by the first call."""
+
+    def __init__(self, name: str, precision: str, opener: Callable[[], Engine]):
+        import threading
+
+        self.name, self.precisions = name, (precision,)
+        super().__init__(precision)
+        self._engine: Engine | None = None
+        self._error: BaseException | None = None
+        # not a daemon: an interpreter leaving while a native compile runs would crash on exit
+        self._thread = threading.Thread(target=self._open, args=(opener,), name="srredsim-open-engine")
+        self._thread.start()
+
+    def _open(self, opener) -> None:
+        try:
+            self._engine = opener()
+        except BaseException as exc:  # handed to the caller by the first call
+            self._error = exc
+
+    def wait(self) -> Engine | None:
+        """The opened engine (None if opening failed), once the thread is done."""
+        self._thread.join()
+        return self._engine
+
+    def _ready(self) -> Engine:
+        engine = self.wait()
+        if self._error is not None:
+            raise self._error
+        if engine is None:
+            raise SrredsimError(f"the {self.name} engine was closed")
+        return engine
+
+    def predict(self, batch: np.ndarray) -> np.ndarray:
+        return self._ready().predict(batch)
+
+    def device(self) -> str:
+        return "CPU"  # OpenVINO runs on the CPU here (the only engine opened in the background)
+
+    def close(self) -> None:
+        engine = self.wait()
+        if engine is not None:
+            engine.close()
+            self._engine = None
+
+
 class ModelArtifact:
     """A model read from disk (a zip unpacked) but not yet opened on an engine.
 
@@ -485,6 +551,7 @@ class ModelArtifact:
 
         self._source = source
         self._closed = False
+        self._opening: list[_OpeningEngine] = []  # engines still compiling from its files
         # an artifact dropped without close() (no ``with``) still removes its unpacked files
         self._finalizer = weakref.finalize(self, source.close)
 
@@ -501,13 +568,24 @@ class ModelArtifact:
         return ModelIO(int(fields["frames"]), int(fields.get("scale", 2)))
 
     def open(self, engine: str = "auto", precision: str = "auto",
-             log: Callable[[str], None] | None = None) -> ModelHandle:
-        """Open the model on an engine (see :func:`open_model` for ``engine``, ``precision``, ``log``)."""
+             log: Callable[[str], None] | None = None, background: bool = False) -> ModelHandle:
+        """Open the model on an engine (see :func:`open_model` for ``engine``, ``precision``, ``log``).
+
+        ``background``: an OpenVINO engine compiles in a thread while the caller goes on (reads
+        and checks its first input); the handle's first prediction waits for it, and an error
+        while opening surfaces there. Close the artifact only after that (it waits too: the
+        thread may still read the unpacked files)."""
         from srredsim.runtime.choice import choose
 
         source = self._live()
         choice = choose(source, check_engine(engine), check_precision(precision), log)
-        adapter = choice.adapter or source.open_engine(choice.engine, choice.precision)
+        adapter = choice.adapter
+        if adapter is None and background and choice.engine == "openvino":
+            adapter = _OpeningEngine(choice.engine, choice.precision,
+                                     lambda: source.open_engine(choice.engine, choice.precision))
+            self._opening.append(adapter)
+        elif adapter is None:
+            adapter = source.open_engine(choice.engine, choice.precision)
         return ModelHandle(adapter=adapter, source=source.path, name=source.name, kind=source.kind,
                            weights=source.which if isinstance(source, _RunSource) else None, choice=choice.reason,
                            **source.fields)
@@ -519,8 +597,12 @@ class ModelArtifact:
         return cached_choice_line(self._live())
 
     def close(self) -> None:
-        """Remove the unpacked files, if any (once; later calls do nothing)."""
+        """Remove the unpacked files, if any (once; later calls do nothing), after any engine
+        opening in the background has read them."""
         self._closed = True
+        for pending in self._opening:
+            pending.wait()
+        self._opening = []
         self._finalizer()
 
     def __enter__(self) -> "ModelArtifact":

@@ -1,0 +1,128 @@
+"""`--precision int8` (srredsim.runtime.quantize: a quantised OpenVINO copy, made once, asked for by
+name only) and opening an OpenVINO engine in the background while `srredsim predict` checks its data."""
+
+from __future__ import annotations
+
+import sys
+import threading
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from conftest import make_tiny_run
+from srredsim.errors import SrredsimError
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory) -> Path:
+    return make_tiny_run(tmp_path_factory.mktemp("int8") / "tiny", filters=8, depth=2, positive_biases=True)
+
+
+@pytest.fixture(scope="module")
+def raw(run_dir):
+    from srredsim.config import RunConfig
+    from srredsim.export.testdata import synthetic_raw_stack
+
+    return synthetic_raw_stack(RunConfig.load(run_dir).optics, 64, seed=5)
+
+
+def test_int8_runs_a_quantised_copy_close_to_fp32_made_once(run_dir, raw, tmp_path, monkeypatch):
+    from srredsim.runtime import open_model, quantize
+    from srredsim.runtime.choice import psnr_db
+
+    monkeypatch.setenv("SRREDSIM_CACHE_DIR", str(tmp_path / "cache"))
+    with open_model(run_dir, engine="openvino", precision="fp32") as m:
+        ref = m.predict(raw)
+    with open_model(run_dir, precision="int8") as m:  # the engine follows from the precision
+        assert (m.engine, m.precision) == ("openvino", "int8") and "openvino int8" in m.describe()
+        y = m.predict(raw)
+    assert y.shape == ref.shape and np.all(np.isfinite(y))
+    # quantised: not the same arithmetic, but the same image (a wrong scale or a broken graph is far off)
+    assert np.abs(y - ref).max() > 0 and psnr_db(y, ref) >= 30, psnr_db(y, ref)
+    made = list((tmp_path / "cache" / "engines").glob("*.int8/model.xml"))
+    assert len(made) == 1 and made[0].with_suffix(".bin").is_file()
+
+    def refuse(*a, **k):
+        raise AssertionError("quantised again")
+
+    monkeypatch.setattr(quantize, "quantize", refuse)  # the second open reads the cache
+    with open_model(run_dir, precision="int8") as m:
+        assert np.array_equal(m.predict(raw), y)
+
+
+def test_int8_is_asked_for_by_name_never_chosen_by_auto():
+    from srredsim.runtime.choice import candidates
+
+    engines = ("keras", "savedmodel", "onnx", "openvino")
+    assert all(p != "int8" for _, p in candidates(engines, None, None))
+    assert candidates(engines, None, "int8") == [("openvino", "int8")]
+    with pytest.raises(SrredsimError, match="runs fp32 only, not int8; --engine openvino runs int8"):
+        candidates(engines, "onnx", "int8")
+
+
+def test_the_convolutions_nearest_the_data_stay_in_floating_point():
+    from srredsim.runtime.quantize import KEEP_FIRST, KEEP_LAST, kept_in_float
+
+    names = [f"conv{i}" for i in range(43)]  # the full SR-REDSIM
+    assert kept_in_float(names) == names[:KEEP_FIRST] + names[-KEEP_LAST:]
+    small = [f"conv{i}" for i in range(5)]  # a tiny network keeps its first and last only
+    assert kept_in_float(small) == ["conv0", "conv4"]
+
+
+def test_int8_without_nncf_says_which_extra_to_install(run_dir, tmp_path, monkeypatch):
+    from srredsim.runtime import open_model
+
+    monkeypatch.setenv("SRREDSIM_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setitem(sys.modules, "nncf", None)  # import nncf raises ImportError
+    with pytest.raises(SrredsimError, match=r'int8 needs NNCF: pip install "srredsim\[int8\]"'):
+        open_model(run_dir, precision="int8")
+
+
+def test_an_engine_opened_in_the_background_predicts_the_same(run_dir, raw):
+    from srredsim.runtime import open_model, read_model
+    from srredsim.runtime.handle import _OpeningEngine
+
+    with open_model(run_dir, engine="openvino", precision="fp32") as m:
+        ref = m.predict(raw)
+    with read_model(run_dir) as artifact:
+        m = artifact.open(engine="openvino", precision="fp32", background=True)
+        assert isinstance(m.adapter, _OpeningEngine)
+        assert "openvino fp32, CPU path" in m.describe()  # known before the engine is ready
+        assert np.array_equal(m.predict(raw), ref)
+        m.close()
+        with pytest.raises(SrredsimError, match="closed"):
+            m.predict(raw)
+    with read_model(run_dir) as artifact:  # other engines open at once
+        m = artifact.open(engine="onnx", precision="fp32", background=True)
+        assert not isinstance(m.adapter, _OpeningEngine)
+
+
+def test_an_error_while_opening_in_the_background_reaches_the_first_call(run_dir, raw, monkeypatch):
+    from srredsim.runtime import handle, read_model
+
+    started = threading.Event()
+
+    def broken(self, engine, precision):
+        started.set()
+        raise SrredsimError("OpenVINO cannot compile it (test)")
+
+    monkeypatch.setattr(handle._RunSource, "open_engine", broken)
+    with read_model(run_dir) as artifact:
+        m = artifact.open(engine="openvino", precision="fp32", background=True)  # returns at once
+        assert started.wait(30)
+        with pytest.raises(SrredsimError, match="cannot compile it"):
+            m.predict(raw)
+        pending = artifact._opening[0]
+    assert not pending._thread.is_alive() and artifact._opening == []  # closing waited for the thread
+
+
+def test_openvino_keeps_its_compiled_networks_in_the_user_cache(run_dir, raw, tmp_path, monkeypatch):
+    from srredsim.runtime import open_model
+
+    monkeypatch.setenv("SRREDSIM_CACHE_DIR", str(tmp_path / "cache"))
+    with open_model(run_dir, engine="openvino", precision="fp32") as m:
+        first = m.predict(raw)
+    assert list((tmp_path / "cache" / "openvino").iterdir())  # OpenVINO's compiled blob
+    with open_model(run_dir, engine="openvino", precision="fp32") as m:  # loaded from the cache: same output
+        assert np.array_equal(m.predict(raw), first)
