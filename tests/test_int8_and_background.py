@@ -27,16 +27,21 @@ def raw(run_dir):
     return synthetic_raw_stack(RunConfig.load(run_dir).optics, 64, seed=5)
 
 
-def test_int8_runs_a_quantised_copy_close_to_fp32_made_once(run_dir, raw, tmp_path, monkeypatch):
+def test_int8_runs_a_quantised_copy_close_to_fp32_made_once(run_dir, raw, tmp_path, monkeypatch, capsys):
     from srredsim.runtime import open_model, quantize
     from srredsim.runtime.choice import psnr_db
 
     monkeypatch.setenv("SRREDSIM_CACHE_DIR", str(tmp_path / "cache"))
     with open_model(run_dir, engine="openvino", precision="fp32") as m:
         ref = m.predict(raw)
-    with open_model(run_dir, precision="int8") as m:  # the engine follows from the precision
+    capsys.readouterr()
+    lines: list[str] = []
+    with open_model(run_dir, precision="int8", log=lines.append) as m:  # the engine follows from the precision
         assert (m.engine, m.precision) == ("openvino", "int8") and "openvino int8" in m.describe()
+        assert "(as asked)" in m.describe()
         y = m.predict(raw)
+    assert any("quantising the network to int8" in s for s in lines)
+    assert capsys.readouterr().out == ""  # NNCF's progress bars stay off stdout (srredsim's result lines)
     assert y.shape == ref.shape and np.all(np.isfinite(y))
     # quantised: not the same arithmetic, but the same image (a wrong scale or a broken graph is far off)
     assert np.abs(y - ref).max() > 0 and psnr_db(y, ref) >= 30, psnr_db(y, ref)
@@ -49,6 +54,41 @@ def test_int8_runs_a_quantised_copy_close_to_fp32_made_once(run_dir, raw, tmp_pa
     monkeypatch.setattr(quantize, "quantize", refuse)  # the second open reads the cache
     with open_model(run_dir, precision="int8") as m:
         assert np.array_equal(m.predict(raw), y)
+
+
+def test_the_int8_copy_is_named_by_the_network_and_the_recipe(tmp_path, monkeypatch):
+    from srredsim.runtime import quantize
+
+    a, b, c = tmp_path / "a.onnx", tmp_path / "b.onnx", tmp_path / "c.onnx"
+    a.write_bytes(b"network one")
+    b.write_bytes(b"network two")
+    c.write_bytes(b"network one")
+    assert quantize.int8_key(a) == quantize.int8_key(c) != quantize.int8_key(b)
+    before = quantize.int8_key(a)
+    monkeypatch.setattr(quantize, "CALIBRATION_PHOTONS", (20.0,))  # another recipe: another copy
+    assert quantize.int8_key(a) != before
+
+
+def test_int8_calibration_leaves_out_inputs_it_cannot_make(run_dir, tmp_path, monkeypatch):
+    from srredsim.runtime import handle, read_model
+
+    monkeypatch.setenv("SRREDSIM_CACHE_DIR", str(tmp_path / "cache"))
+    real = handle._Source._synthetic_raw
+
+    def dim_fails(self, size, seed=0, photons=200.0):
+        if photons < 10:  # as RED-Net's classical step can at 2 photons
+            raise SrredsimError("SIM pattern not found")
+        return real(self, size, seed, photons)
+
+    monkeypatch.setattr(handle._Source, "_synthetic_raw", dim_fails)
+    with read_model(run_dir) as artifact:
+        batches = list(artifact._source.calibration_batches())
+    from srredsim.runtime.quantize import CALIBRATION_PHOTONS
+
+    assert len(batches) == sum(p >= 10 for p in CALIBRATION_PHOTONS) > 0
+    monkeypatch.setattr(handle._Source, "_synthetic_raw", lambda *a, **k: (_ for _ in ()).throw(SrredsimError("no")))
+    with read_model(run_dir) as artifact, pytest.raises(SrredsimError, match="int8 calibration: no synthetic input"):
+        list(artifact._source.calibration_batches())
 
 
 def test_int8_is_asked_for_by_name_never_chosen_by_auto():
@@ -71,10 +111,15 @@ def test_the_convolutions_nearest_the_data_stay_in_floating_point():
 
 
 def test_int8_without_nncf_says_which_extra_to_install(run_dir, tmp_path, monkeypatch):
-    from srredsim.runtime import open_model
+    from srredsim.runtime import handle, open_model
 
     monkeypatch.setenv("SRREDSIM_CACHE_DIR", str(tmp_path / "cache"))
     monkeypatch.setitem(sys.modules, "nncf", None)  # import nncf raises ImportError
+
+    def not_yet(self):
+        raise AssertionError("calibration inputs made before NNCF was found")
+
+    monkeypatch.setattr(handle._Source, "calibration_batches", not_yet)
     with pytest.raises(SrredsimError, match=r'int8 needs NNCF: pip install "srredsim\[int8\]"'):
         open_model(run_dir, precision="int8")
 
@@ -96,6 +141,38 @@ def test_an_engine_opened_in_the_background_predicts_the_same(run_dir, raw):
     with read_model(run_dir) as artifact:  # other engines open at once
         m = artifact.open(engine="onnx", precision="fp32", background=True)
         assert not isinstance(m.adapter, _OpeningEngine)
+
+
+def test_what_must_be_said_at_once_is_done_before_the_background_thread(run_dir, raw, tmp_path, monkeypatch):
+    """The int8 copy (slow, with progress) and the bf16 hardware check run in the caller's thread:
+    their message comes before the data check, not after it."""
+    from srredsim.runtime import openvino_engine, read_model
+    from srredsim.runtime.handle import _OpeningEngine
+
+    monkeypatch.setenv("SRREDSIM_CACHE_DIR", str(tmp_path / "cache"))
+    lines: list[str] = []
+    with read_model(run_dir) as artifact:
+        m = artifact.open(engine="openvino", precision="int8", log=lines.append, background=True)
+        assert isinstance(m.adapter, _OpeningEngine)
+        assert any("quantising" in s for s in lines)  # done before open() returned
+        assert list((tmp_path / "cache" / "engines").glob("*.int8/model.xml"))
+        assert np.all(np.isfinite(m.predict(raw)))
+    monkeypatch.setattr(openvino_engine, "supports_bf16", lambda: False)
+    with read_model(run_dir) as artifact, pytest.raises(SrredsimError, match="no bf16 arithmetic on this CPU"):
+        artifact.open(engine="openvino", precision="bf16", background=True)  # raised by open(), not later
+
+
+def test_a_dropped_artifact_keeps_its_files_until_the_background_engine_is_open(run_dir, raw, tmp_path):
+    import gc
+
+    from srredsim.export.api import export_run
+    from srredsim.runtime import read_model
+
+    pkg = export_run(run_dir, "bioimageio", tmp_path / "pkg.zip", test_size=32, verify=False).outputs["bioimageio"]
+    assert pkg.suffix == ".zip"  # unpacked by read_model, removed by the artifact's finalizer
+    m = read_model(pkg).open(engine="openvino", precision="fp32", background=True)  # no with: dropped at once
+    gc.collect()
+    assert np.all(np.isfinite(m.predict(raw)))  # the thread read the unpacked ONNX file before it went
 
 
 def test_an_error_while_opening_in_the_background_reaches_the_first_call(run_dir, raw, monkeypatch):
@@ -125,4 +202,5 @@ def test_openvino_keeps_its_compiled_networks_in_the_user_cache(run_dir, raw, tm
         first = m.predict(raw)
     assert list((tmp_path / "cache" / "openvino").iterdir())  # OpenVINO's compiled blob
     with open_model(run_dir, engine="openvino", precision="fp32") as m:  # loaded from the cache: same output
+        assert bool(m.adapter.compiled.get_property("LOADED_FROM_CACHE"))
         assert np.array_equal(m.predict(raw), first)

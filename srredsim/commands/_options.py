@@ -164,7 +164,7 @@ def add_precision(p, default: str = "auto") -> None:
     p.add_argument("--precision", choices=list(PRECISION_CHOICES), default=default,
                    help="arithmetic; auto = bf16 where the CPU computes it natively (AMX, AVX512-BF16) and the output "
                         "stays within 65 dB PSNR of fp32 on the model's test tensor, else fp32; int8 (openvino only, "
-                        "needs the int8 extra): the network quantised once, ~2x bf16 with VNNI, less exact "
+                        "needs the int8 extra): the network quantised once, ~1.8x bf16 with VNNI, less exact "
                         "(docs/runtime.md)")
 
 

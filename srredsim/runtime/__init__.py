@@ -1,6 +1,6 @@
 """Running a model: one handle (:class:`ModelHandle`) from one :func:`open_model`, on engine
 adapters with one interface -- Keras, TensorFlow SavedModel, ONNX Runtime, OpenVINO -- in fp32 or
-bf16, chosen by measurement when asked for ``auto``.
+bf16, chosen by measurement when asked for ``auto``, or in int8 (OpenVINO) when asked for by name.
 
 Layers: ``runtime`` sits above ``export`` (whose writers and readers it uses) and below the
 commands, the demo and the benchmarks.

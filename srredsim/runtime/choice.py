@@ -238,7 +238,7 @@ def choose(source, engine: str | None, precision: str | None, log: Callable[[str
     pairs = candidates(source.engines, engine, precision)
     if len(pairs) == 1:
         e, p = pairs[0]
-        why = "as asked" if engine is not None and precision is not None else "the only candidate here"
+        why = "as asked" if engine is not None or precision is not None else "the only candidate here"
         return Choice(e, p, why)
     key = source.key()
     rec = read_record(key)

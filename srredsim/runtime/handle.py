@@ -185,14 +185,45 @@ class _Source:
     def calibration_batches(self):
         """Inputs that set int8 activation ranges (:mod:`srredsim.runtime.quantize`): the model's
         kind of synthetic input at each of ``CALIBRATION_PHOTONS``, seeds 1, 2, ... (the test tensor
-        is seed 0, so the tolerance check sees an input the ranges were not taken from)."""
+        is seed 0, so the tolerance check sees an input the ranges were not taken from). For a
+        same-grid model an input whose classical step finds no pattern (possible at 2 photons) is
+        left out; none at all is an error."""
         from srredsim.runtime.quantize import CALIBRATION_PHOTONS, CALIBRATION_SIZE
 
         size = CALIBRATION_SIZE
         if self.fields.get("fixed_size"):
             size = int(self.test_batch().shape[1])  # the one input size it takes
+        made, failures = 0, []
         for i, photons in enumerate(CALIBRATION_PHOTONS, start=1):
-            yield self._batch(self._synthetic_raw(size, seed=i, photons=photons))
+            try:
+                batch = self._batch(self._synthetic_raw(size, seed=i, photons=photons))
+            except Exception as exc:  # e.g. ClassicalStepFailed on a dim RED-Net input
+                failures.append(f"{photons:g} photons: {type(exc).__name__}: {exc}")
+                continue
+            made += 1
+            yield batch
+        if not made:
+            raise SrredsimError(f"int8 calibration: no synthetic input could be made ({failures[0]})")
+
+    def onnx_file(self) -> Path:
+        """The ONNX file the onnx and openvino engines read (converted first where needed)."""
+        raise SrredsimError(f"{self.path}: no ONNX weights")
+
+    def prepare(self, engine: str, precision: str, log: Callable[[str], None] | None = None) -> None:
+        """Do, in the calling thread, what opening ``engine`` needs that is slow or fails for reasons
+        the user must hear at once: the hardware check, a conversion, the int8 copy (made once; NNCF
+        draws progress). Opening afterwards -- possibly in a background thread -- only compiles."""
+        if engine != "openvino":
+            return
+        if precision == "bf16":
+            from srredsim.runtime.openvino_engine import check_bf16
+
+            check_bf16()
+        path = self.onnx_file()
+        if precision == "int8":
+            from srredsim.runtime.quantize import cached_int8
+
+            cached_int8(path, self.calibration_batches, log)
 
     def test_batch(self) -> np.ndarray:
         """The test tensor in network units, ``(1, H, W, frames)``."""
@@ -309,8 +340,12 @@ class _RunSource(_Source):
             from srredsim.runtime.savedmodel_engine import SavedModelEngine
 
             return SavedModelEngine(conversions.cached_savedmodel(self.run, self.which), precision=precision)
-        onnx_file = conversions.cached_onnx(self.run, self.which)
-        return _onnx_file_engine(engine, onnx_file, precision, self)
+        return _onnx_file_engine(engine, self.onnx_file(), precision, self)
+
+    def onnx_file(self) -> Path:
+        from srredsim.runtime import conversions
+
+        return conversions.cached_onnx(self.run, self.which)
 
     def key(self) -> str:
         from srredsim.runtime.conversions import run_key
@@ -354,6 +389,9 @@ class _OnnxSource(_Source):
 
     def open_engine(self, engine: str, precision: str) -> Engine:
         return _onnx_file_engine(engine, self.path, precision, self)
+
+    def onnx_file(self) -> Path:
+        return self.path
 
     def key(self) -> str:
         from srredsim.runtime.conversions import file_hash
@@ -417,6 +455,11 @@ class _PackageSource(_Source):
             finally:
                 shutil.rmtree(sm, ignore_errors=True)  # the variables are in memory once loaded
         return _onnx_file_engine(engine, src, precision, self)
+
+    def onnx_file(self) -> Path:
+        if "openvino" not in self.files:
+            raise SrredsimError(f"{self.origin}: the package has no onnx weights")
+        return self.files["openvino"]
 
     def key(self) -> str:
         from srredsim.runtime.conversions import file_hash
@@ -492,13 +535,16 @@ class _OpeningEngine(Engine):
     network), so ``srredsim predict`` reads and checks its first stack meanwhile. Every call
     waits for the real engine; an error while opening is raised by the first call."""
 
-    def __init__(self, name: str, precision: str, opener: Callable[[], Engine]):
+    def __init__(self, name: str, precision: str, opener: Callable[[], Engine], keep: object = None):
+        """``keep``: an object to hold on to until the engine is open (the artifact whose unpacked
+        files the thread reads: dropped earlier, its finalizer would delete them mid-compile)."""
         import threading
 
         self.name, self.precisions = name, (precision,)
         super().__init__(precision)
         self._engine: Engine | None = None
         self._error: BaseException | None = None
+        self._keep = keep
         # not a daemon: an interpreter leaving while a native compile runs would crash on exit
         self._thread = threading.Thread(target=self._open, args=(opener,), name="srredsim-open-engine")
         self._thread.start()
@@ -508,6 +554,8 @@ class _OpeningEngine(Engine):
             self._engine = opener()
         except BaseException as exc:  # handed to the caller by the first call
             self._error = exc
+        finally:
+            self._keep = None
 
     def wait(self) -> Engine | None:
         """The opened engine (None if opening failed), once the thread is done."""
@@ -580,9 +628,11 @@ class ModelArtifact:
         source = self._live()
         choice = choose(source, check_engine(engine), check_precision(precision), log)
         adapter = choice.adapter
+        if adapter is None:
+            source.prepare(choice.engine, choice.precision, log)  # errors and progress now, in this thread
         if adapter is None and background and choice.engine == "openvino":
             adapter = _OpeningEngine(choice.engine, choice.precision,
-                                     lambda: source.open_engine(choice.engine, choice.precision))
+                                     lambda: source.open_engine(choice.engine, choice.precision), keep=self)
             self._opening.append(adapter)
         elif adapter is None:
             adapter = source.open_engine(choice.engine, choice.precision)
@@ -628,7 +678,7 @@ def open_model(path: str | os.PathLike, engine: str = "auto", precision: str = "
     """Open a run folder, an exported artifact, or a shipped pretrained model by name.
 
     ``engine``: ``auto`` or one of :data:`~srredsim.runtime.base.ENGINES`; ``precision``:
-    ``auto``, ``fp32`` or ``bf16``; ``auto`` chooses by measurement (:mod:`srredsim.runtime.choice`),
+    ``auto``, ``fp32``, ``bf16`` or ``int8`` (OpenVINO, asked for by name only); ``auto`` chooses by measurement (:mod:`srredsim.runtime.choice`),
     whose progress goes to ``log``. ``weights``: ``best`` or ``last`` (run folders only).
     To ask what the model reads before opening it, use :func:`read_model` (one unpacking for both).
     """

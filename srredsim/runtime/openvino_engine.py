@@ -1,4 +1,4 @@
-"""OpenVINO engine on the ONNX weights, fp32 or bf16 (PyPI ``openvino``).
+"""OpenVINO engine on the ONNX weights, fp32, bf16 or int8 (PyPI ``openvino``).
 
 OpenVINO reads the same ``.onnx`` file ONNX Runtime runs and compiles it for the CPU. Its
 ``INFERENCE_PRECISION_HINT`` chooses the arithmetic: ``f32``, or ``bf16`` where the CPU has
@@ -96,6 +96,13 @@ def supports_bf16() -> bool:
     return "BF16" in cpu_capabilities()
 
 
+def check_bf16() -> None:
+    """One line of error where OpenVINO has no bf16 arithmetic on this CPU."""
+    if not supports_bf16():
+        raise SrredsimError("OpenVINO has no bf16 arithmetic on this CPU (it needs AMX or AVX512-BF16); "
+                            "use --precision fp32")
+
+
 class OpenVinoEngine(Engine):
     name = "openvino"
     precisions = ("fp32", "bf16", "int8")
@@ -108,9 +115,8 @@ class OpenVinoEngine(Engine):
         if (self.precision == "int8") != (path.suffix == ".xml"):
             raise SrredsimError(f"{path}: the openvino engine runs int8 from a quantised .xml and fp32/bf16 "
                                 "from an .onnx file")
-        if self.precision == "bf16" and not supports_bf16():
-            raise SrredsimError("OpenVINO has no bf16 arithmetic on this CPU (it needs AMX or AVX512-BF16); "
-                                "use --precision fp32")
+        if self.precision == "bf16":
+            check_bf16()
         try:
             model = c.read_model(str(path))
         except Exception as exc:

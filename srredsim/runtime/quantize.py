@@ -34,6 +34,8 @@ the bioimage.io packages keep fp32 weights. NNCF is an extra: ``pip install "srr
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import sys
 from pathlib import Path
 from typing import Callable, Iterable
@@ -56,27 +58,32 @@ CONV_TYPES = ("Convolution", "ConvolutionBackpropData", "GroupConvolution")
 
 
 def int8_key(onnx_file: Path) -> str:
-    from importlib import metadata
-
-    from srredsim.runtime.conversions import file_hash
+    """Content hash of the int8 copy: the ONNX file's bytes (weights and srredsim metadata, hence
+    the normalisation), everything in this recipe, and the NNCF and OpenVINO versions."""
     import hashlib
 
-    try:
-        nncf_version = metadata.version("nncf")
-    except metadata.PackageNotFoundError:
-        nncf_version = "-"
-    h = hashlib.sha256(f"{RECIPE_VERSION}|nncf {nncf_version}|".encode())
-    return file_hash(onnx_file, h)
+    from srredsim.runtime.choice import package_version
+    from srredsim.runtime.conversions import file_hash
+
+    recipe = (RECIPE_VERSION, KEEP_FIRST, KEEP_LAST, SMALL_NETWORK, CALIBRATION_PHOTONS, CALIBRATION_SIZE,
+              package_version("nncf"), package_version("openvino"))
+    return file_hash(onnx_file, hashlib.sha256(repr(recipe).encode()))
+
+
+def int8_path(onnx_file: Path) -> Path:
+    """Where the int8 copy of ``onnx_file`` is kept (``model.xml`` in a folder of the engine cache)."""
+    return cache_dir("engines") / f"{int8_key(Path(onnx_file))}.int8" / "model.xml"
 
 
 def cached_int8(onnx_file: Path, calibration: Callable[[], Iterable[np.ndarray]],
                 log: Callable[[str], None] | None = None) -> Path:
     """The OpenVINO int8 model (``.xml`` beside its ``.bin``) of ``onnx_file``, quantised on the
     batches ``calibration()`` yields (network units, ``(1, H, W, C)``) on first use."""
-    folder = cache_dir("engines") / f"{int8_key(Path(onnx_file))}.int8"
-    xml = folder / "model.xml"
+    xml = int8_path(onnx_file)
+    folder = xml.parent
     if xml.is_file() and (folder / "model.bin").is_file():
         return xml
+    _import_nncf()  # a missing NNCF fails before the calibration inputs are made
     if log:
         log("quantising the network to int8 (once; kept in the cache) ...")
     model = quantize(Path(onnx_file), list(calibration()))
@@ -121,8 +128,6 @@ def quantize(onnx_file: Path, batches: list[np.ndarray]):
     from nncf.quantization.advanced_parameters import AdvancedQuantizationParameters
     from nncf.quantization.range_estimator import RangeEstimatorParametersSet
 
-    import logging
-
     model = core().read_model(str(onnx_file))
     convs = [op.get_friendly_name() for op in model.get_ordered_ops() if op.get_type_name() in CONV_TYPES]
     if len(convs) < 3:
@@ -131,12 +136,14 @@ def quantize(onnx_file: Path, batches: list[np.ndarray]):
     level = logger.level
     logger.setLevel(logging.ERROR)  # NNCF reports every node it leaves alone
     try:
-        return nncf.quantize(
-            model, nncf.Dataset([np.asarray(b, np.float32) for b in batches]),
-            preset=nncf.QuantizationPreset.MIXED, subset_size=len(batches),
-            ignored_scope=nncf.IgnoredScope(names=kept_in_float(convs)),
-            advanced_parameters=AdvancedQuantizationParameters(
-                activations_range_estimator_params=RangeEstimatorParametersSet.MINMAX))
+        # NNCF draws its progress bars on stdout, which carries srredsim's result lines
+        with contextlib.redirect_stdout(sys.stderr):
+            return nncf.quantize(
+                model, nncf.Dataset([np.asarray(b, np.float32) for b in batches]),
+                preset=nncf.QuantizationPreset.MIXED, subset_size=len(batches),
+                ignored_scope=nncf.IgnoredScope(names=kept_in_float(convs)),
+                advanced_parameters=AdvancedQuantizationParameters(
+                    activations_range_estimator_params=RangeEstimatorParametersSet.MINMAX))
     except SrredsimError:
         raise
     except Exception as exc:
