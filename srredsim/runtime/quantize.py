@@ -2,7 +2,7 @@
 
 CPUs with 8-bit dot-product instructions (AVX512-VNNI, AVX-VNNI, AMX-INT8) multiply int8 twice as
 fast as bf16 and four times as fast as float32 (measured on the full SR-REDSIM, 15x512^2, 2-core
-AMD EPYC with AVX512-VNNI and AVX512-BF16: fp32 3.9 s, bf16 1.95 s, int8 1.1 s:
+AMD EPYC with AVX512-VNNI and AVX512-BF16: OpenVINO fp32 3.97 s, bf16 1.93 s, int8 1.15 s:
 benchmarks/results/inference.md). This module turns a model's ONNX file into an OpenVINO model
 whose convolutions compute in int8, with NNCF's post-training quantisation (Intel's Neural
 Network Compression Framework, ``nncf.quantize``; its documentation describes the method):
