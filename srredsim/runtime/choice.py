@@ -5,7 +5,8 @@ Candidates: the engines in :data:`AUTO_ENGINES` that can run the model (ONNX Run
 OpenVINO when installed), each in fp32 and -- where the hardware computes bfloat16 natively --
 bf16. Not int8 (``--precision int8``, :mod:`srredsim.runtime.quantize`): it fails the tolerance
 below on every model measured (56-59 dB against fp32 on the test tensors of ``default``'s
-full-size network and ``sim-3x5``), and measuring it would quantise the network at first use. Keras and SavedModel are not candidates: they need TensorFlow, whose import alone takes
+full-size network and ``sim-3x5``), and measuring it would quantise the network at first use.
+Keras and SavedModel are not candidates: they need TensorFlow, whose import alone takes
 seconds before the first pixel; they stay available by name. Each candidate predicts the model's
 own test tensor (the test input of its bioimage.io package, or for a run folder the synthetic
 stack ``srredsim export`` would package: :func:`srredsim.export.testdata.synthetic_raw_stack`),
