@@ -204,3 +204,18 @@ def test_openvino_keeps_its_compiled_networks_in_the_user_cache(run_dir, raw, tm
     with open_model(run_dir, engine="openvino", precision="fp32") as m:  # loaded from the cache: same output
         assert bool(m.adapter.compiled.get_property("LOADED_FROM_CACHE"))
         assert np.array_equal(m.predict(raw), first)
+
+
+def test_info_says_whether_int8_can_run_here(run_dir, capsys, monkeypatch):
+    import importlib.util
+
+    from srredsim.cli import main
+
+    assert main(["info", str(run_dir)]) == 0
+    line = next(s for s in capsys.readouterr().out.splitlines() if s.startswith("int8:"))
+    assert "--precision int8 runs OpenVINO int8 (NNCF" in line and "auto never picks it" in line
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "nncf" else real(name, *a))
+    assert main(["info", str(run_dir)]) == 0
+    line = next(s for s in capsys.readouterr().out.splitlines() if s.startswith("int8:"))
+    assert 'needs NNCF: pip install "srredsim[int8]"' in line

@@ -96,6 +96,9 @@ def run(args) -> int:
         from srredsim.runtime import auto_choice
 
         print(f"predict runs:   {auto_choice(run.path)}")
+        from srredsim.runtime.quantize import int8_status
+
+        print(f"int8:           {int8_status()}")
     if args.summary:
         model.summary()
     return 0

@@ -57,6 +57,25 @@ INSTALL_HINT = 'pip install "srredsim[int8]"'
 CONV_TYPES = ("Convolution", "ConvolutionBackpropData", "GroupConvolution")
 
 
+#: CPU flags of 8-bit dot-product instructions (without them int8 is emulated, and no faster)
+INT8_FLAGS = ("avx512_vnni", "avx_vnni", "amx_int8")
+
+
+def int8_status() -> str:
+    """One line for ``srredsim info``: whether ``--precision int8`` can run here, and how fast."""
+    import importlib.util
+
+    from srredsim.hardware import cpu_flags
+    from srredsim.runtime.choice import package_version
+
+    if importlib.util.find_spec("nncf") is None:
+        return f'--precision int8 needs NNCF: {INSTALL_HINT}'
+    flags = [f for f in INT8_FLAGS if f in cpu_flags()]
+    speed = (f"8-bit dot products: {', '.join(flags)}" if flags
+             else "no 8-bit dot-product instructions on this CPU: emulated, likely no faster than fp32")
+    return f"--precision int8 runs OpenVINO int8 (NNCF {package_version('nncf')}; {speed}); auto never picks it"
+
+
 def int8_key(onnx_file: Path) -> str:
     """Content hash of the int8 copy: the ONNX file's bytes (weights and srredsim metadata, hence
     the normalisation), everything in this recipe, and the NNCF and OpenVINO versions."""
