@@ -150,6 +150,7 @@ class _Source:
     def __init__(self, path: Path, name: str, fields: dict[str, Any], optics: OpticsConfig | None = None):
         self.path, self.name, self.fields, self.optics = path, name, fields, optics
         self._tmp: str | None = None
+        self._engine_files: dict[bool, Path] = {}  # int8 or not -> the file onnx/openvino engines read
 
     def open_engine(self, engine: str, precision: str) -> Engine:
         raise NotImplementedError
@@ -209,6 +210,20 @@ class _Source:
         """The ONNX file the onnx and openvino engines read (converted first where needed)."""
         raise SrredsimError(f"{self.path}: no ONNX weights")
 
+    def engine_file(self, precision: str, log: Callable[[str], None] | None = None) -> Path:
+        """The file the onnx and openvino engines read: the ONNX weights, or for int8 their quantised
+        copy. Resolved once per source (a run folder's conversion, the int8 copy, and the content
+        hashes that name them in the cache): :meth:`prepare` and the engines opened after it share it."""
+        int8 = precision == "int8"
+        if int8 not in self._engine_files:
+            path = self.onnx_file()
+            if int8:
+                from srredsim.runtime.quantize import cached_int8
+
+                path = cached_int8(path, self.calibration_batches, log)
+            self._engine_files[int8] = path
+        return self._engine_files[int8]
+
     def prepare(self, engine: str, precision: str, log: Callable[[str], None] | None = None) -> None:
         """Do, in the calling thread, what opening ``engine`` needs that is slow or fails for reasons
         the user must hear at once: the hardware check, a conversion, the int8 copy (made once; NNCF
@@ -219,11 +234,7 @@ class _Source:
             from srredsim.runtime.openvino_engine import check_bf16
 
             check_bf16()
-        path = self.onnx_file()
-        if precision == "int8":
-            from srredsim.runtime.quantize import cached_int8
-
-            cached_int8(path, self.calibration_batches, log)
+        self.engine_file(precision, log)
 
     def test_batch(self) -> np.ndarray:
         """The test tensor in network units, ``(1, H, W, frames)``."""
@@ -340,7 +351,7 @@ class _RunSource(_Source):
             from srredsim.runtime.savedmodel_engine import SavedModelEngine
 
             return SavedModelEngine(conversions.cached_savedmodel(self.run, self.which), precision=precision)
-        return _onnx_file_engine(engine, self.onnx_file(), precision, self)
+        return _onnx_file_engine(engine, self.engine_file(precision), precision)
 
     def onnx_file(self) -> Path:
         from srredsim.runtime import conversions
@@ -353,14 +364,11 @@ class _RunSource(_Source):
         return run_key(self.run, self.which)
 
 
-def _onnx_file_engine(engine: str, path: Path, precision: str, source: "_Source") -> Engine:
+def _onnx_file_engine(engine: str, path: Path, precision: str) -> Engine:
+    """The onnx or openvino engine on ``path`` (:meth:`_Source.engine_file`)."""
     if engine == "openvino":
         from srredsim.runtime.openvino_engine import OpenVinoEngine
 
-        if precision == "int8":
-            from srredsim.runtime.quantize import cached_int8
-
-            path = cached_int8(path, source.calibration_batches)
         return OpenVinoEngine(path, precision)
     from srredsim.runtime.onnx_engine import OnnxEngine
 
@@ -388,7 +396,7 @@ class _OnnxSource(_Source):
         super().__init__(path, path.stem, fields, _meta_optics(meta))
 
     def open_engine(self, engine: str, precision: str) -> Engine:
-        return _onnx_file_engine(engine, self.path, precision, self)
+        return _onnx_file_engine(engine, self.engine_file(precision), precision)
 
     def onnx_file(self) -> Path:
         return self.path
@@ -454,7 +462,7 @@ class _PackageSource(_Source):
                 return SavedModelEngine(sm, precision=precision)
             finally:
                 shutil.rmtree(sm, ignore_errors=True)  # the variables are in memory once loaded
-        return _onnx_file_engine(engine, src, precision, self)
+        return _onnx_file_engine(engine, self.engine_file(precision), precision)
 
     def onnx_file(self) -> Path:
         if "openvino" not in self.files:
@@ -630,12 +638,12 @@ class ModelArtifact:
         adapter = choice.adapter
         if adapter is None:
             source.prepare(choice.engine, choice.precision, log)  # errors and progress now, in this thread
-        if adapter is None and background and choice.engine == "openvino":
-            adapter = _OpeningEngine(choice.engine, choice.precision,
-                                     lambda: source.open_engine(choice.engine, choice.precision), keep=self)
-            self._opening.append(adapter)
-        elif adapter is None:
-            adapter = source.open_engine(choice.engine, choice.precision)
+            if background and choice.engine == "openvino":
+                adapter = _OpeningEngine(choice.engine, choice.precision,
+                                         lambda: source.open_engine(choice.engine, choice.precision), keep=self)
+                self._opening.append(adapter)
+            else:
+                adapter = source.open_engine(choice.engine, choice.precision)
         return ModelHandle(adapter=adapter, source=source.path, name=source.name, kind=source.kind,
                            weights=source.which if isinstance(source, _RunSource) else None, choice=choice.reason,
                            **source.fields)
