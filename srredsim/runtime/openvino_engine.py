@@ -34,19 +34,24 @@ HINTS = {"fp32": "f32", "bf16": "bf16"}
 INSTALL_HINT = "pip install openvino==2026.4.1"
 
 
-def _import_openvino():
-    """``import openvino`` with its telemetry package hidden, so that it falls back to its no-op
-    stub (nothing sent, nothing written under ``~/intel``); if some other code imported OpenVINO
-    first, that import decided already."""
-    hide = "openvino_telemetry" not in sys.modules and "openvino" not in sys.modules
+def import_without_telemetry(name: str):
+    """``import name`` with OpenVINO's telemetry package hidden, so that the package (OpenVINO, or
+    NNCF, which uses the same telemetry) falls back to its no-op stub: nothing sent, nothing written
+    under ``~/intel``. If some other code imported it first, that import decided already."""
+    import importlib
+
+    hide = "openvino_telemetry" not in sys.modules and name not in sys.modules
     if hide:
         sys.modules["openvino_telemetry"] = None  # makes ``import openvino_telemetry`` raise ImportError
     try:
-        import openvino
+        return importlib.import_module(name)
     finally:
         if hide and sys.modules.get("openvino_telemetry", 0) is None:
             del sys.modules["openvino_telemetry"]
-    return openvino
+
+
+def _import_openvino():
+    return import_without_telemetry("openvino")
 
 
 @functools.lru_cache(maxsize=1)

@@ -55,8 +55,6 @@ CALIBRATION_PHOTONS = (2.0, 6.0, 20.0, 60.0, 200.0, 1000.0)
 CALIBRATION_SIZE = 256
 INSTALL_HINT = 'pip install "srredsim[int8]"'
 CONV_TYPES = ("Convolution", "ConvolutionBackpropData", "GroupConvolution")
-
-
 #: CPU flags of 8-bit dot-product instructions (without them int8 is emulated, and no faster)
 INT8_FLAGS = ("avx512_vnni", "avx_vnni", "amx_int8")
 
@@ -115,19 +113,14 @@ def cached_int8(onnx_file: Path, calibration: Callable[[], Iterable[np.ndarray]]
 
 
 def _import_nncf():
-    """``import nncf`` with OpenVINO's telemetry package hidden (as for OpenVINO itself: nothing
-    is sent, nothing written under ``~/intel``)."""
-    hide = "openvino_telemetry" not in sys.modules and "nncf" not in sys.modules
-    if hide:
-        sys.modules["openvino_telemetry"] = None
+    """``import nncf`` without its usage telemetry (as OpenVINO is imported), or one line saying
+    which extra to install."""
+    from srredsim.runtime.openvino_engine import import_without_telemetry
+
     try:
-        import nncf
+        return import_without_telemetry("nncf")
     except ImportError:
         raise SrredsimError(f"int8 needs NNCF: {INSTALL_HINT} (or use --precision bf16/fp32)") from None
-    finally:
-        if hide and sys.modules.get("openvino_telemetry", 0) is None:
-            del sys.modules["openvino_telemetry"]
-    return nncf
 
 
 def kept_in_float(conv_names: list[str]) -> list[str]:
