@@ -2,8 +2,9 @@
 overlapping tiles with blending, any engine.
 
 The network is fully convolutional, so large stacks are cut into overlapping windows. Every
-window carries ``halo`` pixels of context on each side that touches another window (at least the
-network's receptive radius, so a tile sees what the whole image would have shown it); the
+window carries ``halo`` pixels of context on each side that touches another window (the context
+the network needs, so a tile sees what the whole image would have shown it: a model handle's
+halo is measured per model, :mod:`srredsim.runtime.halo`, within its receptive radius); the
 windows' valid cores overlap by ``blend`` pixels and are cross-faded linearly there, so seams
 cannot appear even where the context is not perfectly sufficient. All windows have the same size
 (a multiple of the network's size rule), so they are batched. If the engine runs out of memory,

@@ -93,9 +93,11 @@ def run(args) -> int:
 
     print(f"CPU:            {cpu_model()}, CPU path {cpu_path()}")
     if run is not None and run.has_weights():
-        from srredsim.runtime import auto_choice
+        from srredsim.runtime import read_model
 
-        print(f"predict runs:   {auto_choice(run.path)}")
+        with read_model(run.path) as artifact:
+            print(f"predict runs:   {artifact.auto_choice()}")
+            print(f"context:        {artifact.halo_line()}")
         from srredsim.runtime.quantize import int8_status
 
         print(f"int8:           {int8_status()}")

@@ -58,7 +58,8 @@ class ModelHandle:
     normalization: NormalizationConfig
     frames: int  # channels the network reads: the raw frames, or 1 for a same-grid model
     size_multiple: int
-    halo: int  # context per tile side, in the network's input pixels
+    halo: int  # context per tile side and border extension, in the network's input pixels (measured:
+    #            srredsim.runtime.halo; at most declared_halo)
     source: Path
     name: str = ""
     kind: str = ""
@@ -73,6 +74,8 @@ class ModelHandle:
     fixed_size: bool = False
     #: output pixels per input pixel along y and x: 2 (raw stack -> SR image) or 1 (same grid)
     scale: int = 2
+    #: the halo the model declares (its architecture's bound; what its bioimage.io package states)
+    declared_halo: int | None = None
 
     @property
     def engine(self) -> str:
@@ -632,10 +635,13 @@ class ModelArtifact:
         while opening surfaces there. Close the artifact only after that (it waits too: the
         thread may still read the unpacked files)."""
         from srredsim.runtime.choice import choose
+        from srredsim.runtime.halo import measured_halo
 
         source = self._live()
         choice = choose(source, check_engine(engine), check_precision(precision), log)
         adapter = choice.adapter
+        fp32 = adapter if adapter is not None and adapter.precision == "fp32" else None
+        halo = measured_halo(source, choice.engine, fp32, log)
         if adapter is None:
             source.prepare(choice.engine, choice.precision, log)  # errors and progress now, in this thread
             if background and choice.engine == "openvino":
@@ -646,13 +652,26 @@ class ModelArtifact:
                 adapter = source.open_engine(choice.engine, choice.precision)
         return ModelHandle(adapter=adapter, source=source.path, name=source.name, kind=source.kind,
                            weights=source.which if isinstance(source, _RunSource) else None, choice=choice.reason,
-                           **source.fields)
+                           **{**source.fields, "halo": halo}, declared_halo=source.fields["halo"])
 
     def auto_choice(self) -> str:
         """What ``--engine auto --precision auto`` runs the model on here, from the cache (no measuring)."""
         from srredsim.runtime.choice import cached_choice_line
 
         return cached_choice_line(self._live())
+
+    def halo_line(self) -> str:
+        """The context per tile side ``predict`` uses (:mod:`srredsim.runtime.halo`), from the cache."""
+        from srredsim.runtime.halo import describe
+
+        return describe(self._live())
+
+    def measured_halo(self) -> int | None:
+        """The halo measured for this model (:mod:`srredsim.runtime.halo`), from the cache; None if not yet."""
+        from srredsim.runtime.halo import read_record
+
+        rec = read_record(self._live())
+        return None if rec is None else int(rec["effective"])
 
     def close(self) -> None:
         """Remove the unpacked files, if any (once; later calls do nothing), after any engine

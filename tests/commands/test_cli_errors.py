@@ -20,11 +20,12 @@ def _run(capsys, *args):
 
 def _assert_one_line_error(rc, err, match):
     """The error is one line, the last; before it only progress lines of ours may stand (the first
-    use of a model on a machine measures its engines: "choosing the fastest ...", "  measuring ...")."""
+    use of a model on a machine measures its engines, "choosing the fastest ...", "  measuring ...",
+    and the context it needs, "measuring the context ...")."""
     assert rc == 2, err
     lines = err.splitlines()
     assert "Traceback" not in err and "error:" in lines[-1], err
-    assert all(line.startswith(("choosing the fastest", "  measuring ")) for line in lines[:-1]), err
+    assert all(line.startswith(("choosing the fastest", "  measuring ", "measuring the context ")) for line in lines[:-1]), err
     assert match in lines[-1], err
 
 

@@ -1,0 +1,134 @@
+"""The context a network really needs per tile side: its measured halo.
+
+A model's declared halo (``srredsim.export.meta.halo``: the architecture's receptive radius plus a
+margin, 48 raw pixels for the full SR-REDSIM, 28 for the 32/5 networks) bounds how far an output
+pixel can look. How far it *does* look is a property of the trained weights: for the full network
+the influence of a pixel falls from 3e-3 of the output range at 8 px to 9e-5 at 16 px and reaches
+float32 round-off (2e-7) at 24 px (measured on held-out stacks, docs/runtime.md). Prediction
+extends the image by the halo on every side (``srredsim.predict``: mirrored, as DeepImageJ
+does) and overlaps tiles by it, so mirroring 48 px where 24 px give the same result computes
+(512 + 96)^2 / (512 + 48)^2 = 1.18x more pixels than needed on a whole 512^2 stack.
+
+:func:`measured_halo` finds the smallest border width (a multiple of :data:`STEP`) whose
+prediction of the model's test tensor (its central :data:`SIZE`^2 at most) equals the
+declared-halo prediction within :data:`TOLERANCE` of the output range everywhere, borders
+included, in fp32 on the engine that will run the model. That keeps "one result in srredsim,
+DeepImageJ and bioimageio.core" (they mirror by the declared halo; their gate is 1e-3) and makes
+the width a measurement, not a guess. It runs once per model (on whichever engine opens it first); the answer is kept as
+JSON under ``cache_dir("halo")``, named by the model's content hash and its declared halo. When no width qualifies,
+or the model takes one input size only, the declared halo stays. ``--halo`` still overrides.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+from typing import Callable
+
+import numpy as np
+
+from srredsim.cache import cache_dir
+from srredsim.errors import SrredsimError, atomic_path
+
+TOLERANCE = 1e-6  # of the output range: float32 round-off, 1000x below the DeepImageJ parity gate
+STEP = 4  # candidate widths: STEP, 2*STEP, ... below the declared halo
+SIZE = 128  # the test tensor's central square this large at most (cost: a few calls of that size)
+VERSION = 1  # of the measurement recipe (in the cache file's name)
+
+
+def record_path(model_key: str, declared: int, create: bool = True):
+    return cache_dir("halo", create=create) / f"{model_key}-d{declared}-v{VERSION}.json"
+
+
+def read_record(source) -> dict | None:
+    """The cached measurement for ``source``, or None."""
+    try:
+        rec = json.loads(record_path(source.key(), int(source.fields.get("halo") or 0), create=False).read_text())
+        int(rec["effective"])
+        return rec
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def describe(source) -> str:
+    """One line for ``srredsim info``: the halo predict uses, from the cache (nothing is measured)."""
+    declared = int(source.fields.get("halo") or 0)
+    if source.fields.get("fixed_size"):
+        return "none: the model takes one input size and runs it whole"
+    rec = read_record(source) if declared > STEP else None
+    if rec is None:
+        return (f"{declared} px per side (the architecture's bound"
+                + ("; the first predict measures what the network needs)" if declared > STEP else ")"))
+    return (f"{rec['effective']} px per side, measured {str(rec.get('measured', '?'))[:10]} with "
+            f"{rec.get('engine', '?')} fp32 (the architecture's bound: {declared} px; both give one result "
+            f"within {rec['tolerance']:g} of the output range)")
+
+
+def _central(batch: np.ndarray, multiple: int) -> np.ndarray:
+    """``(H, W, C)``: the central square of at most SIZE^2 (a multiple of ``multiple``) of a batch's first item."""
+    x = np.asarray(batch[0], np.float32)
+    h, w = x.shape[:2]
+    n = max(multiple, min(h, w, SIZE) // multiple * multiple)
+    y0, x0 = (h - n) // 2, (w - n) // 2
+    return x[y0:y0 + n, x0:x0 + n]
+
+
+def measure(predict_fn: Callable[[np.ndarray], np.ndarray], batch: np.ndarray, declared: int, multiple: int = 1,
+            scale: int = 2) -> dict:
+    """The measurement itself: the declared-halo prediction of ``batch``'s central square as the
+    reference, then widths STEP, 2*STEP, ... until one matches it within TOLERANCE (the first that
+    does is the effective halo; the influence of far pixels only falls with distance). Returns
+    ``{"declared", "effective", "max_rel_diff": {width: difference}, "size"}``."""
+    from srredsim.predict import BORDER_MODE, predict_normalized
+
+    x = _central(batch, multiple)
+
+    def run(width: int) -> np.ndarray:
+        return predict_normalized(predict_fn, x, tile=0, halo=width, multiple=multiple, border=BORDER_MODE,
+                                  scale=scale)
+
+    ref = run(declared)
+    span = float(ref.max() - ref.min()) or 1.0
+    diffs: dict[str, float] = {}
+    effective = declared
+    for width in range(STEP, declared, STEP):
+        d = float(np.max(np.abs(run(width) - ref))) / span
+        diffs[str(width)] = d
+        if d <= TOLERANCE:
+            effective = width
+            break
+    return {"declared": declared, "effective": effective, "max_rel_diff": diffs, "size": list(x.shape[:2]),
+            "tolerance": TOLERANCE}
+
+
+def measured_halo(source, engine: str, fp32_adapter=None, log: Callable[[str], None] | None = None) -> int:
+    """The halo ``srredsim predict`` uses for ``source`` (a ``runtime.handle._Source``) on
+    ``engine``: from the cache, else measured now on that engine in fp32 -- ``fp32_adapter`` when
+    the caller has it open (left open), else one opened and closed here; never a reduced
+    precision, whose rounding changes with the input size by more than the tolerance. The
+    declared halo where the model takes one input size or declares none worth shrinking. One
+    measurement serves every engine (it is a property of the weights)."""
+    fields = source.fields
+    declared = int(fields.get("halo") or 0)
+    if fields.get("fixed_size") or declared <= STEP:
+        return declared
+    rec = read_record(source)
+    if rec is not None:
+        return int(rec["effective"])
+    path = record_path(source.key(), declared)
+    if log:
+        log(f"measuring the context this model needs per side (once; kept in {path.parent})")
+    adapter = fp32_adapter or source.open_engine(engine, "fp32")
+    try:
+        rec = measure(adapter, source.test_batch(), declared, int(fields.get("size_multiple") or 1),
+                      int(fields.get("scale", 2)))
+    finally:
+        if adapter is not fp32_adapter:
+            adapter.close()
+    rec.update(engine=engine, model=str(source.path), measured=datetime.datetime.now().isoformat(timespec="seconds"))
+    try:
+        with atomic_path(path) as tmp:
+            tmp.write_text(json.dumps(rec, indent=1))
+    except (OSError, SrredsimError):
+        pass  # a read-only cache only costs measuring again next time
+    return int(rec["effective"])

@@ -1,0 +1,130 @@
+"""The halo a model really needs (srredsim.runtime.halo): measured once, cached, used by predict, and
+always giving the declared halo's result within the tolerance."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from conftest import toy_pair
+
+
+def _box_network(radius: int):
+    """A stand-in network whose output pixel sees exactly ``radius`` input pixels each way: a
+    (2r+1)^2 box mean of the frames' sum (zero padded, as a network's convolutions), upsampled 2x."""
+    def predict(batch: np.ndarray) -> np.ndarray:
+        x = np.asarray(batch, np.float64).sum(axis=-1)
+        b, h, w = x.shape
+        p = np.pad(x, ((0, 0), (radius, radius), (radius, radius)))
+        c = np.cumsum(np.cumsum(np.pad(p, ((0, 0), (1, 0), (1, 0))), axis=1), axis=2)
+        k = 2 * radius + 1
+        box = c[:, k:, k:] - c[:, :-k, k:] - c[:, k:, :-k] + c[:, :-k, :-k]
+        return np.repeat(np.repeat(box, 2, axis=1), 2, axis=2)[..., None].astype(np.float32)
+    return predict
+
+
+@pytest.mark.parametrize("radius, expected", [(5, 8), (8, 8), (13, 16), (30, 32)])
+def test_measure_finds_the_receptive_radius_rounded_up_to_the_step(radius, expected):
+    from srredsim.runtime.halo import STEP, measure
+
+    batch = np.random.default_rng(radius).random((1, 64, 64, 3)).astype(np.float32)
+    rec = measure(_box_network(radius), batch, declared=40)
+    assert rec["effective"] == expected and expected % STEP == 0
+    # every narrower width differed, the one taken did not (beyond float rounding)
+    assert all(d > rec["tolerance"] for w, d in rec["max_rel_diff"].items() if int(w) < expected)
+    assert rec["max_rel_diff"][str(expected)] <= rec["tolerance"]
+
+
+def test_measure_keeps_the_declared_halo_when_no_narrower_width_matches():
+    from srredsim.runtime.halo import measure
+
+    batch = np.random.default_rng(0).random((1, 48, 48, 2)).astype(np.float32)
+    rec = measure(_box_network(20), batch, declared=16)  # the network looks further than it declares
+    assert rec["effective"] == 16 and set(rec["max_rel_diff"]) == {"4", "8", "12"}
+
+
+class _Source:
+    """The part of a runtime source measured_halo reads."""
+
+    def __init__(self, tmp_path, radius=6, declared=24, **fields):
+        self.path, self.fields, self.opened = tmp_path, {"halo": declared, "size_multiple": 1, **fields}, []
+        self.radius = radius
+
+    def key(self):
+        return f"box{self.radius}"
+
+    def test_batch(self):
+        return np.random.default_rng(1).random((1, 40, 40, 3)).astype(np.float32)
+
+    def open_engine(self, engine, precision):
+        self.opened.append((engine, precision))
+        fn = _box_network(self.radius)
+
+        class Adapter:
+            closed = False
+
+            def __call__(self, batch):
+                return fn(batch)
+
+            def close(self):
+                Adapter.closed = True
+        return Adapter()
+
+
+def test_measured_once_per_model_then_read_from_the_cache(tmp_path, monkeypatch):
+    from srredsim.runtime.halo import measured_halo, record_path
+
+    monkeypatch.setenv("SRREDSIM_CACHE_DIR", str(tmp_path / "cache"))
+    src, lines = _Source(tmp_path), []
+    assert measured_halo(src, "onnx", log=lines.append) == 8
+    assert src.opened == [("onnx", "fp32")]  # in fp32 on the engine that will run it
+    assert len(lines) == 1 and "once" in lines[0]
+    assert record_path("box6", 24).is_file()
+    src.open_engine = None  # the second time nothing is opened
+    assert measured_halo(src, "onnx", log=lines.append) == 8 and len(lines) == 1
+    assert measured_halo(src, "keras") == 8  # one measurement for every engine
+    # an fp32 engine the caller has open is used and left open
+    other = _Source(tmp_path, radius=10)
+    adapter = other.open_engine("openvino", "fp32")
+    assert measured_halo(other, "openvino", adapter) == 12 and not adapter.closed
+
+
+def test_fixed_size_or_tiny_halos_are_not_measured(tmp_path, monkeypatch):
+    from srredsim.runtime.halo import measured_halo
+
+    monkeypatch.setenv("SRREDSIM_CACHE_DIR", str(tmp_path / "cache"))
+    src = _Source(tmp_path, fixed_size=True)
+    src.open_engine = None
+    assert measured_halo(src, "onnx") == 24
+    assert measured_halo(_Source(tmp_path, declared=0), "onnx") == 0
+
+
+def test_predict_uses_the_measured_halo_and_matches_the_declared_one(trained_run):
+    """The handle predicts with the measured halo; the result is the declared halo's (the mirror
+    DeepImageJ and bioimageio.core apply) within the tolerance, borders included."""
+    from srredsim.runtime import open_model
+    from srredsim.runtime.halo import TOLERANCE
+
+    raw, _ = toy_pair(np.random.default_rng(3), size=40)
+    with open_model(trained_run, engine="onnx", precision="fp32") as m:
+        assert m.declared_halo is not None and 0 < m.halo <= m.declared_halo
+        y = m.predict(raw)
+        ref = m.predict(raw, halo=m.declared_halo)
+    span = float(ref.max() - ref.min())
+    # the tolerance was met on the test tensor; on another input allow 100x that
+    assert np.abs(y - ref).max() <= 100 * TOLERANCE * span
+
+
+def test_cli_reports_measuring_once(tmp_path, trained_run, capsys, monkeypatch):
+    from srredsim.cli import main
+    from srredsim.tiff import write_tiff
+
+    monkeypatch.setenv("SRREDSIM_CACHE_DIR", str(tmp_path / "cache"))
+    raw, _ = toy_pair(np.random.default_rng(8), size=32)
+    write_tiff(tmp_path / "raw.tif", raw)
+    err = []
+    for i in range(2):
+        assert main(["predict", str(trained_run), str(tmp_path / "raw.tif"), "-o", str(tmp_path / f"o{i}.tif"),
+                     "--engine", "onnx", "--precision", "fp32"]) == 0
+        err.append(capsys.readouterr().err)
+    assert [e.count("measuring the context") for e in err] == [1, 0]
