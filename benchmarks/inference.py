@@ -571,7 +571,8 @@ def make_report(res, flops, size, tiled_size, tiles, repeats, started, load_star
         "",
         render(setup_headers, setup_rows, True, left=2),
         "",
-        *([f"One-time conversions of the run folder (fresh process, empty cache): {conv_line}.", ""] if conv_line else []),
+        *([f"One-time conversions of the run folder (fresh process, empty cache; the first one also "
+           f"measures the model's halo, srredsim.runtime.halo): {conv_line}.", ""] if conv_line else []),
         *(["The whole command:", "", render(cmd_headers, cmd_rows, True), ""] if cmd_rows else []),
         "Definitions:",
         "",

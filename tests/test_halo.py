@@ -89,6 +89,16 @@ def test_measured_once_per_model_then_read_from_the_cache(tmp_path, monkeypatch)
     assert measured_halo(other, "openvino", adapter) == 12 and not adapter.closed
 
 
+def test_an_unwritable_cache_only_costs_measuring_again(tmp_path, monkeypatch):
+    from srredsim.runtime.halo import measured_halo
+
+    (tmp_path / "file").write_text("not a folder")
+    monkeypatch.setenv("SRREDSIM_CACHE_DIR", str(tmp_path / "file" / "cache"))
+    src = _Source(tmp_path)
+    assert measured_halo(src, "onnx") == 8 and measured_halo(src, "onnx") == 8
+    assert len(src.opened) == 2
+
+
 def test_fixed_size_or_tiny_halos_are_not_measured(tmp_path, monkeypatch):
     from srredsim.runtime.halo import measured_halo
 

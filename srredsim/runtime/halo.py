@@ -36,14 +36,16 @@ SIZE = 128  # the test tensor's central square this large at most (cost: a few c
 VERSION = 1  # of the measurement recipe (in the cache file's name)
 
 
-def record_path(model_key: str, declared: int, create: bool = True):
-    return cache_dir("halo", create=create) / f"{model_key}-d{declared}-v{VERSION}.json"
+def record_path(model_key: str, declared: int):
+    """Where the measurement of a model (content key, declared halo) is kept (not created here)."""
+    return cache_dir("halo", create=False) / f"{model_key}-d{declared}-v{VERSION}.json"
 
 
-def read_record(source) -> dict | None:
-    """The cached measurement for ``source``, or None."""
+def read_record(source, key: str | None = None) -> dict | None:
+    """The cached measurement for ``source`` (``key``: its content key when known), or None."""
     try:
-        rec = json.loads(record_path(source.key(), int(source.fields.get("halo") or 0), create=False).read_text())
+        path = record_path(key or source.key(), int(source.fields.get("halo") or 0))
+        rec = json.loads(path.read_text())
         int(rec["effective"])
         return rec
     except (OSError, ValueError, KeyError, TypeError):
@@ -112,10 +114,11 @@ def measured_halo(source, engine: str, fp32_adapter=None, log: Callable[[str], N
     declared = int(fields.get("halo") or 0)
     if fields.get("fixed_size") or declared <= STEP:
         return declared
-    rec = read_record(source)
+    key = source.key()
+    rec = read_record(source, key)
     if rec is not None:
         return int(rec["effective"])
-    path = record_path(source.key(), declared)
+    path = record_path(key, declared)
     if log:
         log(f"measuring the context this model needs per side (once; kept in {path.parent})")
     adapter = fp32_adapter or source.open_engine(engine, "fp32")
@@ -127,6 +130,7 @@ def measured_halo(source, engine: str, fp32_adapter=None, log: Callable[[str], N
             adapter.close()
     rec.update(engine=engine, model=str(source.path), measured=datetime.datetime.now().isoformat(timespec="seconds"))
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
         with atomic_path(path) as tmp:
             tmp.write_text(json.dumps(rec, indent=1))
     except (OSError, SrredsimError):
