@@ -185,7 +185,10 @@ def _halo_used(model: str, cache: Path) -> int | None:
         with read_model(model) as artifact:
             return artifact.measured_halo()
     finally:
-        os.environ["SRREDSIM_CACHE_DIR"] = old if old is not None else os.environ.pop("SRREDSIM_CACHE_DIR")
+        if old is None:
+            os.environ.pop("SRREDSIM_CACHE_DIR", None)
+        else:
+            os.environ["SRREDSIM_CACHE_DIR"] = old
 
 
 def _tile_plan(model: str, size: int, tile: int | None, halo_px: int | None = None) -> tuple[int, int]:

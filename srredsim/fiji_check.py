@@ -135,7 +135,9 @@ def run_fiji_check(s: FijiCheckSettings, log: Callable[[str], None] = lambda m: 
 
         # DeepImageJ pads (and tiles) by the RDF's size rule and halo; srredsim predicts the image as is,
         # so the two may differ within one halo of the border: the gate looks at the interior
-        report = compare_results(images, sources, s.tolerance, border=2 * int(model.halo or 0))
+        # (DeepImageJ mirrors by the halo the package declares, not the one srredsim measured)
+        report = compare_results(images, sources, s.tolerance,
+                                 border=2 * int(model.declared_halo or model.halo or 0))
         report["folder"] = None if tmp is not None else str(out)
         report["fiji"] = None if status is None else {
             "dir": str(status.fiji_dir), "deepimagej": status.deepimagej_version,

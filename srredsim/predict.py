@@ -70,8 +70,8 @@ def resolve_tile(tile: int | None, h: int, w: int) -> int | None:
 BORDER_MODE = "symmetric"
 BORDER_MODES = ("symmetric", "reflect", "edge", "constant")
 # What `srredsim predict --border` offers: the default, and "none" (no extension: the network's own
-# zero padding, what it was trained with). "none" computes only the image itself -- (512+2*48)^2
-# vs 512^2 input pixels for the full-size network, 1.41x the work -- and scored better within 4 px
+# zero padding, what it was trained with). "none" computes only the image itself -- (512+2*halo)^2
+# vs 512^2 input pixels, 1.20-1.23x the work with the measured halos of 24-28 px -- and scored better within 4 px
 # of the border and equal beyond 12 px (benchmarks/results/border_padding.md); the cost is that the
 # outer band then differs from DeepImageJ's result, which always mirrors (docs/fiji.md, "Borders").
 BORDER_CHOICES = {"symmetric": "symmetric", "none": None}

@@ -35,6 +35,26 @@ def test_measure_finds_the_receptive_radius_rounded_up_to_the_step(radius, expec
     assert rec["max_rel_diff"][str(expected)] <= rec["tolerance"]
 
 
+def test_a_dark_border_band_does_not_hide_how_far_the_network_looks():
+    """Background normalises to ~0, and a mirrored band of zeros looks like the network's own zero
+    padding: the lifted probe still sees the radius."""
+    from srredsim.runtime.halo import measure
+
+    batch = np.zeros((1, 64, 64, 3), np.float32)
+    batch[0, 24:40, 24:40] = np.random.default_rng(2).random((16, 16, 3))
+    assert measure(_box_network(13), batch, declared=40)["effective"] == 16
+
+
+def test_widths_keep_a_pooling_network_on_its_size_grid():
+    from srredsim.runtime.halo import candidate_widths
+
+    assert candidate_widths(48) == list(range(4, 48, 4))
+    assert candidate_widths(128, multiple=32) == [32, 64, 96]
+    assert candidate_widths(40, multiple=8) == [8, 16, 24, 32]
+    assert candidate_widths(36, multiple=8) == [4, 12, 20, 28]  # 36 = 4 mod 8
+    assert candidate_widths(4) == []
+
+
 def test_measure_keeps_the_declared_halo_when_no_narrower_width_matches():
     from srredsim.runtime.halo import measure
 
@@ -115,14 +135,21 @@ def test_predict_uses_the_measured_halo_and_matches_the_declared_one(trained_run
     from srredsim.runtime import open_model
     from srredsim.runtime.halo import TOLERANCE
 
-    raw, _ = toy_pair(np.random.default_rng(3), size=40)
-    with open_model(trained_run, engine="onnx", precision="fp32") as m:
-        assert m.declared_halo is not None and 0 < m.halo <= m.declared_halo
+    from srredsim.runtime import read_model
+
+    raw, _ = toy_pair(np.random.default_rng(3), size=64)
+    with read_model(trained_run) as artifact:
+        m = artifact.open(engine="onnx", precision="fp32")
+        assert m.declared_halo is not None and 0 < m.halo < m.declared_halo  # this toy network looks less far
+        assert m.halo == artifact.measured_halo()
         y = m.predict(raw)
         ref = m.predict(raw, halo=m.declared_halo)
+        tiled = m.predict(raw, tile=40)  # tiles carry the measured halo as context
+        assert artifact.open(engine="onnx", precision="fp32", halo=5).halo == 5  # --halo wins, nothing measured
     span = float(ref.max() - ref.min())
     # the tolerance was met on the test tensor; on another input allow 100x that
     assert np.abs(y - ref).max() <= 100 * TOLERANCE * span
+    assert np.abs(tiled - y).max() <= 1e-4 * span
 
 
 def test_cli_reports_measuring_once(tmp_path, trained_run, capsys, monkeypatch):

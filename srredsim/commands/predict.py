@@ -42,7 +42,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--tile", type=int, default=None,
                    help="tile edge in the network's input pixels: raw pixels, or the reconstruction's for a "
                         "RED-fairSIM model (default: whole image up to 1024 px, else 512; 0: never tile)")
-    p.add_argument("--halo", type=int, default=None, help="context pixels per tile side (default: receptive radius)")
+    p.add_argument("--halo", type=int, default=None, help="context pixels per tile side and mirrored border (default: the context the network "
+                        "needs, measured once per model; see srredsim info)")
     p.add_argument("--batch-size", type=int, default=1, help="tiles per engine call")
     p.add_argument("--border", choices=list(BORDER_CHOICES), default="symmetric",
                    help="how the image is extended beyond its edges: symmetric (mirrored by the receptive "
@@ -145,6 +146,7 @@ def run(args) -> int:
         # bad headers fail before the model is opened (and its engine measured); predict_files reuses them
         headers = read_input_headers(inputs, io.frames, io.scale, given)
         # an OpenVINO engine compiles in the background while the first stack is read and checked
-        model = artifact.open(engine=args.engine, precision=args.precision, log=progress_line, background=True)
+        model = artifact.open(engine=args.engine, precision=args.precision, log=progress_line, background=True,
+                              halo=args.halo)
         _predict_all(args, model, inputs, outputs, given, headers)
     return 0

@@ -9,10 +9,11 @@ extends the image by the halo on every side (``srredsim.predict``: mirrored, as 
 does) and overlaps tiles by it, so mirroring 48 px where 24 px give the same result computes
 (512 + 96)^2 / (512 + 48)^2 = 1.18x more pixels than needed on a whole 512^2 stack.
 
-:func:`measured_halo` finds the smallest border width (a multiple of :data:`STEP`) whose
-prediction of the model's test tensor (its central :data:`SIZE`^2 at most) equals the
-declared-halo prediction within :data:`TOLERANCE` of the output range everywhere, borders
-included, in fp32 on the engine that will run the model. That keeps "one result in srredsim,
+:func:`measured_halo` finds the smallest border width (a multiple of :data:`STEP`, aligned with
+the network's size rule) whose prediction of the model's test tensor (its central :data:`SIZE`^2
+at most; and the same lifted by 1, so that a dark border band cannot hide the network's reach)
+equals the declared-halo prediction within :data:`TOLERANCE` of the output range everywhere,
+borders included, in fp32 on the engine that will run the model. That keeps "one result in srredsim,
 DeepImageJ and bioimageio.core" (they mirror by the declared halo; their gate is 1e-3) and makes
 the width a measurement, not a guess. It runs once per model (on whichever engine opens it first); the answer is kept as
 JSON under ``cache_dir("halo")``, named by the model's content hash and its declared halo. When no width qualifies,
@@ -23,6 +24,7 @@ from __future__ import annotations
 
 import datetime
 import json
+import math
 from typing import Callable
 
 import numpy as np
@@ -33,7 +35,7 @@ from srredsim.errors import SrredsimError, atomic_path
 TOLERANCE = 1e-6  # of the output range: float32 round-off, 1000x below the DeepImageJ parity gate
 STEP = 4  # candidate widths: STEP, 2*STEP, ... below the declared halo
 SIZE = 128  # the test tensor's central square this large at most (cost: a few calls of that size)
-VERSION = 1  # of the measurement recipe (in the cache file's name)
+VERSION = 2  # of the measurement recipe (in the cache file's name)
 
 
 def record_path(model_key: str, declared: int):
@@ -75,26 +77,43 @@ def _central(batch: np.ndarray, multiple: int) -> np.ndarray:
     return x[y0:y0 + n, x0:x0 + n]
 
 
+def candidate_widths(declared: int, multiple: int = 1) -> list[int]:
+    """Widths below ``declared`` to try, narrowest first: multiples of STEP that keep the image where
+    the declared halo puts it on the network's size grid (``width ≡ declared`` modulo ``multiple``;
+    a U-Net pools, so a shifted image would never give the same result)."""
+    step = math.lcm(STEP, max(1, multiple))
+    first = declared % step or step
+    return list(range(first, declared, step))
+
+
 def measure(predict_fn: Callable[[np.ndarray], np.ndarray], batch: np.ndarray, declared: int, multiple: int = 1,
             scale: int = 2) -> dict:
-    """The measurement itself: the declared-halo prediction of ``batch``'s central square as the
-    reference, then widths STEP, 2*STEP, ... until one matches it within TOLERANCE (the first that
-    does is the effective halo; the influence of far pixels only falls with distance). Returns
-    ``{"declared", "effective", "max_rel_diff": {width: difference}, "size"}``."""
+    """The measurement itself. Probes: ``batch``'s central square, and the same lifted by 1 (in
+    network units): the mirrored band beyond a width is compared with the network's zero padding,
+    and a dark border band (background normalises to ~0) would hide how far the network looks.
+    The declared-halo prediction of each probe is the reference; widths from
+    :func:`candidate_widths` are tried until one matches it within TOLERANCE on both (the first
+    that does is the effective halo: influence falls with distance). Returns ``{"declared",
+    "effective", "max_rel_diff": {width: largest difference over the probes}, "size", "tolerance"}``."""
     from srredsim.predict import BORDER_MODE, predict_normalized
 
     x = _central(batch, multiple)
+    probes = [x, x + np.float32(1.0)]
 
-    def run(width: int) -> np.ndarray:
-        return predict_normalized(predict_fn, x, tile=0, halo=width, multiple=multiple, border=BORDER_MODE,
+    def run(probe: np.ndarray, width: int) -> np.ndarray:
+        return predict_normalized(predict_fn, probe, tile=0, halo=width, multiple=multiple, border=BORDER_MODE,
                                   scale=scale)
 
-    ref = run(declared)
-    span = float(ref.max() - ref.min()) or 1.0
+    refs = [run(p, declared) for p in probes]
+    spans = [float(r.max() - r.min()) or 1.0 for r in refs]
     diffs: dict[str, float] = {}
     effective = declared
-    for width in range(STEP, declared, STEP):
-        d = float(np.max(np.abs(run(width) - ref))) / span
+    for width in candidate_widths(declared, multiple):
+        d = 0.0
+        for p, ref, span in zip(probes, refs, spans):
+            d = max(d, float(np.max(np.abs(run(p, width) - ref))) / span)
+            if d > TOLERANCE:
+                break  # this width fails: the other probe need not run
         diffs[str(width)] = d
         if d <= TOLERANCE:
             effective = width

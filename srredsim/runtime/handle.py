@@ -429,9 +429,15 @@ class _SavedModelSource(_Source):
         return SavedModelEngine(self.folder, self.signature, precision)
 
     def key(self) -> str:
+        """The graph and its variables (two trainings of one architecture share the graph file)."""
         from srredsim.runtime.conversions import file_hash
 
-        return file_hash(self.folder / "saved_model.pb")
+        h = hashlib.sha256()
+        for f in [self.folder / "saved_model.pb", *sorted((self.folder / "variables").glob("*"))]:
+            if f.is_file():
+                h.update(f.name.encode())
+                h.update(file_hash(f).encode())
+        return h.hexdigest()[:16]
 
 
 class _PackageSource(_Source):
@@ -627,23 +633,27 @@ class ModelArtifact:
         return ModelIO(int(fields["frames"]), int(fields.get("scale", 2)))
 
     def open(self, engine: str = "auto", precision: str = "auto",
-             log: Callable[[str], None] | None = None, background: bool = False) -> ModelHandle:
+             log: Callable[[str], None] | None = None, background: bool = False,
+             halo: int | None = None) -> ModelHandle:
         """Open the model on an engine (see :func:`open_model` for ``engine``, ``precision``, ``log``).
 
         ``background``: an OpenVINO engine compiles in a thread while the caller goes on (reads
         and checks its first input); the handle's first prediction waits for it, and an error
         while opening surfaces there. Close the artifact only after that (it waits too: the
-        thread may still read the unpacked files)."""
+        thread may still read the unpacked files). ``halo``: the context per tile side to use (the
+        ``--halo`` flag); None: the one measured for the model (:mod:`srredsim.runtime.halo`)."""
         from srredsim.runtime.choice import choose
         from srredsim.runtime.halo import measured_halo
 
         source = self._live()
         choice = choose(source, check_engine(engine), check_precision(precision), log)
         adapter = choice.adapter
-        fp32 = adapter if adapter is not None and adapter.precision == "fp32" else None
-        halo = measured_halo(source, choice.engine, fp32, log)
         if adapter is None:
             source.prepare(choice.engine, choice.precision, log)  # errors and progress now, in this thread
+        if halo is None:
+            fp32 = adapter if adapter is not None and adapter.precision == "fp32" else None
+            halo = measured_halo(source, choice.engine, fp32, log)
+        if adapter is None:
             if background and choice.engine == "openvino":
                 adapter = _OpeningEngine(choice.engine, choice.precision,
                                          lambda: source.open_engine(choice.engine, choice.precision), keep=self)
