@@ -42,7 +42,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--tile", type=int, default=None,
                    help="tile edge in the network's input pixels: raw pixels, or the reconstruction's for a "
                         "RED-fairSIM model (default: whole image up to 1024 px, else 512; 0: never tile)")
-    p.add_argument("--halo", type=int, default=None, help="context pixels per tile side and mirrored border (default: the context the network "
+    p.add_argument("--halo", type=int, default=None,
+                   help="context pixels per tile side and mirrored border (default: the context the network "
                         "needs, measured once per model; see srredsim info)")
     p.add_argument("--batch-size", type=int, default=1, help="tiles per engine call")
     p.add_argument("--border", choices=list(BORDER_CHOICES), default="symmetric",

@@ -3,21 +3,22 @@
 A model's declared halo (``srredsim.export.meta.halo``: the architecture's receptive radius plus a
 margin, 48 raw pixels for the full SR-REDSIM, 28 for the 32/5 networks) bounds how far an output
 pixel can look. How far it *does* look is a property of the trained weights: for the full network
-the influence of a pixel falls from 3e-3 of the output range at 8 px to 9e-5 at 16 px and reaches
-float32 round-off (2e-7) at 24 px (measured on held-out stacks, docs/runtime.md). Prediction
-extends the image by the halo on every side (``srredsim.predict``: mirrored, as DeepImageJ
-does) and overlaps tiles by it, so mirroring 48 px where 24 px give the same result computes
-(512 + 96)^2 / (512 + 48)^2 = 1.18x more pixels than needed on a whole 512^2 stack.
+the influence of the pixels beyond a width falls from 3e-2 of the output range at 8 px to 6e-4 at
+16 px and reaches float32 round-off (2e-7) at 28 px (docs/runtime.md). Prediction extends the
+image by the halo on every side (``srredsim.predict``: mirrored, as DeepImageJ does) and overlaps
+tiles by it, so mirroring 48 px where 28 px give the same result computes
+(512 + 96)^2 / (512 + 56)^2 = 1.15x more pixels than needed on a whole 512^2 stack.
 
 :func:`measured_halo` finds the smallest border width (a multiple of :data:`STEP`, aligned with
 the network's size rule) whose prediction of the model's test tensor (its central :data:`SIZE`^2
 at most; and the same lifted by 1, so that a dark border band cannot hide the network's reach)
 equals the declared-halo prediction within :data:`TOLERANCE` of the output range everywhere,
-borders included, in fp32 on the engine that will run the model. That keeps "one result in srredsim,
-DeepImageJ and bioimageio.core" (they mirror by the declared halo; their gate is 1e-3) and makes
-the width a measurement, not a guess. It runs once per model (on whichever engine opens it first); the answer is kept as
-JSON under ``cache_dir("halo")``, named by the model's content hash and its declared halo. When no width qualifies,
-or the model takes one input size only, the declared halo stays. ``--halo`` still overrides.
+borders included, in fp32 on the engine that will run the model. That keeps "one result in
+srredsim, DeepImageJ and bioimageio.core" (they mirror by the declared halo; their gate is 1e-3)
+and makes the width a measurement, not a guess. It runs once per model (on whichever engine opens
+it first); the answer is kept as JSON under ``cache_dir("halo")``, named by the model's content
+hash and its declared halo. When no width qualifies, or the model takes one input size only, the
+declared halo stays. ``--halo`` still overrides (and nothing is measured).
 """
 
 from __future__ import annotations

@@ -715,8 +715,10 @@ def open_model(path: str | os.PathLike, engine: str = "auto", precision: str = "
     """Open a run folder, an exported artifact, or a shipped pretrained model by name.
 
     ``engine``: ``auto`` or one of :data:`~srredsim.runtime.base.ENGINES`; ``precision``:
-    ``auto``, ``fp32``, ``bf16`` or ``int8`` (OpenVINO, asked for by name only); ``auto`` chooses by measurement (:mod:`srredsim.runtime.choice`),
-    whose progress goes to ``log``. ``weights``: ``best`` or ``last`` (run folders only).
+    ``auto``, ``fp32``, ``bf16`` or ``int8`` (OpenVINO, asked for by name only); ``auto`` chooses by
+    measurement (:mod:`srredsim.runtime.choice`), whose progress goes to ``log``, as does the
+    one-time measurement of the model's halo (:mod:`srredsim.runtime.halo`). ``weights``: ``best``
+    or ``last`` (run folders only).
     To ask what the model reads before opening it, use :func:`read_model` (one unpacking for both).
     """
     check_engine(engine)  # bad requests fail before a zip is unpacked
