@@ -219,9 +219,9 @@ def _check_window(tile, *pairs, halo, blend):
                                 f"{blend}: use a tile above {2 * halo + blend} pixels or a smaller --halo")
 
 
-def count_tiles(shape_hw: tuple[int, int], tile: int | None, halo: int, blend: int = 8, multiple: int = 1,
-                border: str | None = BORDER_MODE) -> int:
-    """How many windows :func:`predict_normalized` will run (``tile`` as there: None = the policy)."""
+def _window_plan(shape_hw: tuple[int, int], tile: int | None, halo: int, blend: int, multiple: int,
+                 border: str | None) -> tuple[int, tuple[int, int]]:
+    """(number of windows, window ``(h, w)``) of :func:`predict_normalized` on an ``H x W`` image."""
     h, w = shape_hw
     if border is not None:
         h, w = h + 2 * halo, w + 2 * halo
@@ -229,13 +229,29 @@ def count_tiles(shape_hw: tuple[int, int], tile: int | None, halo: int, blend: i
     h += (-h) % multiple
     w += (-w) % multiple
     if tile is None or (tile >= h and tile >= w):
-        return 1
+        return 1, (h, w)
     win_h = min(h, max(multiple, tile // multiple * multiple))
     win_w = min(w, max(multiple, tile // multiple * multiple))
     _check_window(tile, (win_h, h), (win_w, w), halo=halo, blend=blend)
     ys = _positions(h, win_h, max(1, win_h - 2 * halo - blend))
     xs = _positions(w, win_w, max(1, win_w - 2 * halo - blend))
-    return len(ys) * len(xs)
+    return len(ys) * len(xs), (win_h, win_w)
+
+
+def count_tiles(shape_hw: tuple[int, int], tile: int | None, halo: int, blend: int = 8, multiple: int = 1,
+                border: str | None = BORDER_MODE) -> int:
+    """How many windows :func:`predict_normalized` will run (``tile`` as there: None = the policy)."""
+    return _window_plan(shape_hw, tile, halo, blend, multiple, border)[0]
+
+
+def window_shapes(shape_hw: tuple[int, int], tile: int | None, halo: int, blend: int = 8, multiple: int = 1,
+                  border: str | None = BORDER_MODE, batch_size: int = 1) -> list[tuple[int, int, int]]:
+    """The distinct ``(batch, h, w)`` of the engine calls :func:`predict_normalized` makes on an
+    ``H x W`` image: full batches of windows, and a smaller last one where the count is not a
+    multiple of ``batch_size``."""
+    n, (h, w) = _window_plan(shape_hw, tile, halo, blend, multiple, border)
+    sizes = {min(batch_size, n)} | ({n % batch_size} if n > batch_size and n % batch_size else set())
+    return [(b, h, w) for b in sorted(sizes, reverse=True)]
 
 
 def stack_to_hwc(raw: np.ndarray) -> np.ndarray:
@@ -342,7 +358,7 @@ def predict_files(model, inputs, outputs, *, optics: dict | None = None, order: 
     given = {k: v for k, v in (optics or {}).items() if v is not None}
     if headers is None:
         headers = read_input_headers(inputs, model.frames)
-    plans, data = [], []
+    plans, data, grids = [], [], []
     for path, h in zip(inputs, headers):
         o = None if sampling is None else data_optics(sampling.optics, given, h.meta.pixel_size_um)
         if o is not None and o.frames != model.frames:
@@ -351,6 +367,9 @@ def predict_files(model, inputs, outputs, *, optics: dict | None = None, order: 
         shape = h.shape[1:] if sampling is None else model_grid_shape(sampling, o, h.shape[1:])
         plans.append(count_tiles(shape, tile, halo, 8, model.size_multiple, border=border))
         data.append(o)
+        grids.append(tuple(shape))
+    if grids and hasattr(model, "expect"):  # the engine prepares for the first stack while it is read and checked
+        model.expect(grids[0], tile=tile, halo=halo, batch_size=batch_size, border=border)
     for i, (path, out, o) in enumerate(zip(inputs, outputs, data)):
         raw, meta = read_raw_stack(path, frames=model.frames)  # pixels: NaN/Inf are found here
         if not np.any(raw):
@@ -484,6 +503,8 @@ def _red_fairsim_files(model, inputs, outputs, *, optics, order, strict, check, 
         headers = read_input_headers(inputs, model.frames, scale=1, optics=given)
     plans = [_red_fairsim_plan(path, h, sampling, given) for path, h in zip(inputs, headers)]
     tiles = [count_tiles(p.shape, tile, halo, 8, model.size_multiple, border=border) for p in plans]
+    if plans and hasattr(model, "expect"):  # the engine prepares while the first input is reconstructed
+        model.expect(plans[0].shape, tile=tile, halo=halo, batch_size=batch_size, border=border)
     kw = dict(tile=tile, halo=halo, batch_size=batch_size, progress=progress, border=border)
     for i, (path, out, plan) in enumerate(zip(inputs, outputs, plans)):
         result = None

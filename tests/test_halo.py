@@ -119,6 +119,21 @@ def test_an_unwritable_cache_only_costs_measuring_again(tmp_path, monkeypatch):
     assert len(src.opened) == 2
 
 
+def test_a_measurement_that_cannot_run_keeps_the_declared_halo_and_says_so(tmp_path, monkeypatch):
+    from srredsim.runtime.halo import measured_halo, read_record
+
+    monkeypatch.setenv("SRREDSIM_CACHE_DIR", str(tmp_path / "cache"))
+    src, lines = _Source(tmp_path), []
+
+    def cannot(engine, precision):
+        raise RuntimeError("no CPU plugin")
+
+    src.open_engine = cannot
+    assert measured_halo(src, "openvino", log=lines.append) == 24
+    assert "no CPU plugin" in lines[-1] and "declared 24 px" in lines[-1]
+    assert read_record(src) is None  # nothing kept: the next open tries again
+
+
 def test_fixed_size_or_tiny_halos_are_not_measured(tmp_path, monkeypatch):
     from srredsim.runtime.halo import measured_halo
 

@@ -180,13 +180,15 @@ def test_an_error_while_opening_in_the_background_reaches_the_first_call(run_dir
 
     started = threading.Event()
 
-    def broken(self, engine, precision):
+    def broken(self, engine, precision, shape=None):
         started.set()
         raise SrredsimError("OpenVINO cannot compile it (test)")
 
     monkeypatch.setattr(handle._RunSource, "open_engine", broken)
     with read_model(run_dir) as artifact:
-        m = artifact.open(engine="openvino", precision="fp32", background=True)  # returns at once
+        m = artifact.open(engine="openvino", precision="fp32", background=True, halo=8)  # returns at once
+        assert not started.is_set()  # it opens once told what to expect (or at the first call)
+        m.expect((40, 40))
         assert started.wait(30)
         with pytest.raises(SrredsimError, match="cannot compile it"):
             m.predict(raw)
@@ -219,3 +221,41 @@ def test_info_says_whether_int8_can_run_here(run_dir, capsys, monkeypatch):
     assert main(["info", str(run_dir)]) == 0
     line = next(s for s in capsys.readouterr().out.splitlines() if s.startswith("int8:"))
     assert 'needs NNCF: pip install "srredsim[int8]"' in line
+
+
+def test_openvino_compiled_for_the_expected_shape_runs_it_and_any_other(run_dir, raw, monkeypatch):
+    """predict tells a background OpenVINO open the first stack's window shape; the engine is compiled
+    for that fixed size, gives the dynamic network's result, and still runs other shapes."""
+    from srredsim.runtime import open_model, read_model
+    from srredsim.runtime.openvino_engine import OpenVinoEngine
+
+    with open_model(run_dir, engine="openvino", precision="fp32") as m:
+        ref, other_ref = m.predict(raw), m.predict(raw[:, :48, :40])
+        halo = m.halo
+    with read_model(run_dir) as artifact:
+        m = artifact.open(engine="openvino", precision="fp32", background=True)
+        m.expect(raw.shape[1:])
+        engine = m.adapter.wait()
+        assert isinstance(engine, OpenVinoEngine)
+        assert engine.fixed_shape == (1, raw.shape[1] + 2 * halo, raw.shape[2] + 2 * halo, raw.shape[0])
+        y = m.predict(raw)
+        assert engine._dynamic is None  # the expected shape ran on the fixed-size network
+        other = m.predict(raw[:, :48, :40])
+        assert engine._dynamic is not None
+    span = float(ref.max() - ref.min())
+    assert np.abs(y - ref).max() <= 1e-5 * span and np.abs(other - other_ref).max() <= 1e-5 * span
+
+
+def test_an_opening_never_told_what_to_expect_starts_at_the_first_call_or_never(run_dir, raw):
+    from srredsim.runtime import read_model
+
+    with read_model(run_dir) as artifact:
+        m = artifact.open(engine="openvino", precision="fp32", background=True)
+        assert m.adapter._thread is None
+        assert m.predict(raw).shape == (2 * raw.shape[1], 2 * raw.shape[2])
+        assert m.adapter.wait().fixed_shape is None  # dynamic: nobody said which shape
+    with read_model(run_dir) as artifact:
+        m = artifact.open(engine="openvino", precision="fp32", background=True)
+    assert m.adapter._thread is not None and m.adapter._engine is None  # closed unopened: nothing compiled
+    with pytest.raises(SrredsimError, match="engine was closed"):
+        m.predict(raw)

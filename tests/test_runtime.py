@@ -237,10 +237,10 @@ def test_auto_survives_an_engine_that_cannot_run(run_dir, tmp_path, monkeypatch)
     monkeypatch.setenv("SRREDSIM_CACHE_DIR", str(tmp_path / "cache"))
     real = handle._onnx_file_engine
 
-    def no_openvino(engine, path, precision):
+    def no_openvino(engine, path, precision, shape=None):
         if engine == "openvino":
             raise RuntimeError("no CPU plugin")
-        return real(engine, path, precision)
+        return real(engine, path, precision, shape)
 
     monkeypatch.setattr(handle, "_onnx_file_engine", no_openvino)
     with open_model(run_dir) as m:

@@ -39,6 +39,10 @@ class Engine:
     def __call__(self, batch: np.ndarray) -> np.ndarray:
         return self.predict(batch)
 
+    def expect(self, shapes) -> None:
+        """The batch shapes ``(B, h, w, C)`` the next calls will have, for an engine that prepares
+        per shape (an OpenVINO engine still opening compiles for a single one); any shape still runs."""
+
     def device(self) -> str:
         """Where the arithmetic runs, in words (``CPU`` or the accelerator's name)."""
         return "CPU"

@@ -141,12 +141,17 @@ def measured_halo(source, engine: str, fp32_adapter=None, log: Callable[[str], N
     path = record_path(key, declared)
     if log:
         log(f"measuring the context this model needs per side (once; kept in {path.parent})")
-    adapter = fp32_adapter or source.open_engine(engine, "fp32")
+    adapter = None
     try:
+        adapter = fp32_adapter or source.open_engine(engine, "fp32")
         rec = measure(adapter, source.test_batch(), declared, int(fields.get("size_multiple") or 1),
                       int(fields.get("scale", 2)))
+    except Exception as exc:  # the engine's own opening says what is wrong, at its first call
+        if log:
+            log(f"  could not measure it ({type(exc).__name__}: {exc}): using the declared {declared} px")
+        return declared
     finally:
-        if adapter is not fp32_adapter:
+        if adapter is not None and adapter is not fp32_adapter:
             adapter.close()
     rec.update(engine=engine, model=str(source.path), measured=datetime.datetime.now().isoformat(timespec="seconds"))
     try:

@@ -123,6 +123,18 @@ class ModelHandle:
                              halo=self.halo if halo is None else halo, multiple=self.size_multiple,
                              batch_size=batch_size, progress=progress, scale=self.scale, border=border)
 
+    def expect(self, shape_hw: tuple[int, int], tile: int | None = None, halo: int | None = None,
+               batch_size: int = 1, border: str | None = BORDER_MODE) -> None:
+        """Tell the engine the size ``(H, W)`` of the network-grid image the next :meth:`predict`
+        gets (with the same ``tile``/``halo``/``batch_size``/``border``), so that it can prepare for
+        the batch shapes that prediction will have (:meth:`srredsim.runtime.base.Engine.expect`)."""
+        from srredsim.predict import window_shapes
+
+        halo = self.halo if halo is None else halo
+        shapes = window_shapes(shape_hw, tile, halo, multiple=self.size_multiple, border=border,
+                               batch_size=batch_size)
+        self.adapter.expect([(b, h, w, self.frames) for b, h, w in shapes])
+
     def describe(self) -> str:
         """One line: the model, the engine and precision that run it, the CPU path, why."""
         from srredsim.hardware import cpu_path
@@ -155,7 +167,9 @@ class _Source:
         self._tmp: str | None = None
         self._engine_files: dict[bool, Path] = {}  # int8 or not -> the file onnx/openvino engines read
 
-    def open_engine(self, engine: str, precision: str) -> Engine:
+    def open_engine(self, engine: str, precision: str, shape: tuple[int, ...] | None = None) -> Engine:
+        """``shape``: the one batch shape the first calls will have, for an engine that compiles per
+        size (OpenVINO; the others ignore it)."""
         raise NotImplementedError
 
     def key(self) -> str:
@@ -343,7 +357,7 @@ class _RunSource(_Source):
             sampling=ModelSampling.from_config(cfg), scale=cfg.model.scale), cfg.optics)
         self.run, self.which = run, which
 
-    def open_engine(self, engine: str, precision: str) -> Engine:
+    def open_engine(self, engine: str, precision: str, shape: tuple[int, ...] | None = None) -> Engine:
         from srredsim.runtime import conversions
 
         if engine == "keras":
@@ -354,7 +368,7 @@ class _RunSource(_Source):
             from srredsim.runtime.savedmodel_engine import SavedModelEngine
 
             return SavedModelEngine(conversions.cached_savedmodel(self.run, self.which), precision=precision)
-        return _onnx_file_engine(engine, self.engine_file(precision), precision)
+        return _onnx_file_engine(engine, self.engine_file(precision), precision, shape)
 
     def onnx_file(self) -> Path:
         from srredsim.runtime import conversions
@@ -367,12 +381,13 @@ class _RunSource(_Source):
         return run_key(self.run, self.which)
 
 
-def _onnx_file_engine(engine: str, path: Path, precision: str) -> Engine:
-    """The onnx or openvino engine on ``path`` (:meth:`_Source.engine_file`)."""
+def _onnx_file_engine(engine: str, path: Path, precision: str, shape: tuple[int, ...] | None = None) -> Engine:
+    """The onnx or openvino engine on ``path`` (:meth:`_Source.engine_file`); OpenVINO compiled for
+    ``shape`` when given."""
     if engine == "openvino":
         from srredsim.runtime.openvino_engine import OpenVinoEngine
 
-        return OpenVinoEngine(path, precision)
+        return OpenVinoEngine(path, precision, shape=shape)
     from srredsim.runtime.onnx_engine import OnnxEngine
 
     return OnnxEngine(path, precision)
@@ -398,8 +413,8 @@ class _OnnxSource(_Source):
                                 f"{fields['frames']} frames")
         super().__init__(path, path.stem, fields, _meta_optics(meta))
 
-    def open_engine(self, engine: str, precision: str) -> Engine:
-        return _onnx_file_engine(engine, self.engine_file(precision), precision)
+    def open_engine(self, engine: str, precision: str, shape: tuple[int, ...] | None = None) -> Engine:
+        return _onnx_file_engine(engine, self.engine_file(precision), precision, shape)
 
     def onnx_file(self) -> Path:
         return self.path
@@ -423,7 +438,7 @@ class _SavedModelSource(_Source):
         super().__init__(origin, origin.name, _meta_fields(meta, channels), _meta_optics(meta))
         self.folder = folder
 
-    def open_engine(self, engine: str, precision: str) -> Engine:
+    def open_engine(self, engine: str, precision: str, shape: tuple[int, ...] | None = None) -> Engine:
         from srredsim.runtime.savedmodel_engine import SavedModelEngine
 
         return SavedModelEngine(self.folder, self.signature, precision)
@@ -453,7 +468,7 @@ class _PackageSource(_Source):
         super().__init__(origin, str(rdf.get("name") or origin.stem), _meta_fields(meta), _meta_optics(meta))
         self.folder, self.origin, self.test_file = folder, origin, test_input_file(folder, rdf)
 
-    def open_engine(self, engine: str, precision: str) -> Engine:
+    def open_engine(self, engine: str, precision: str, shape: tuple[int, ...] | None = None) -> Engine:
         src = self.files[engine]
         if engine == "keras":
             from srredsim.runtime.keras_engine import KerasEngine
@@ -471,7 +486,7 @@ class _PackageSource(_Source):
                 return SavedModelEngine(sm, precision=precision)
             finally:
                 shutil.rmtree(sm, ignore_errors=True)  # the variables are in memory once loaded
-        return _onnx_file_engine(engine, self.engine_file(precision), precision)
+        return _onnx_file_engine(engine, self.engine_file(precision), precision, shape)
 
     def onnx_file(self) -> Path:
         if "openvino" not in self.files:
@@ -547,13 +562,16 @@ def _zip_source(path: Path) -> _Source:
 
 
 class _OpeningEngine(Engine):
-    """An engine being opened in a background thread (:meth:`ModelArtifact.open` with
-    ``background``): OpenVINO releases the interpreter while it compiles (0.3-0.4 s for the full
-    network), so ``srredsim predict`` reads and checks its first stack meanwhile. Every call
-    waits for the real engine; an error while opening is raised by the first call."""
+    """An engine opened in a background thread (:meth:`ModelArtifact.open` with ``background``):
+    OpenVINO releases the interpreter while it compiles (0.1-0.4 s for the full network), so
+    ``srredsim predict`` reads and checks its first stack meanwhile. The thread starts when the
+    caller says which input the first calls get (:meth:`expect`: OpenVINO then compiles for that
+    fixed size) or, failing that, at the first call. Every call waits for the real engine; an
+    error while opening is raised by the first call."""
 
-    def __init__(self, name: str, precision: str, opener: Callable[[], Engine], keep: object = None):
-        """``keep``: an object to hold on to until the engine is open (the artifact whose unpacked
+    def __init__(self, name: str, precision: str, opener: Callable[..., Engine], keep: object = None):
+        """``opener(shape)`` opens the engine (``shape``: the one batch shape expected, or None).
+        ``keep``: an object to hold on to until the engine is open (the artifact whose unpacked
         files the thread reads: dropped earlier, its finalizer would delete them mid-compile)."""
         import threading
 
@@ -561,23 +579,49 @@ class _OpeningEngine(Engine):
         super().__init__(precision)
         self._engine: Engine | None = None
         self._error: BaseException | None = None
-        self._keep = keep
-        # not a daemon: an interpreter leaving while a native compile runs would crash on exit
-        self._thread = threading.Thread(target=self._open, args=(opener,), name="srredsim-open-engine")
-        self._thread.start()
+        self._keep, self._opener = keep, opener
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
 
-    def _open(self, opener) -> None:
+    def expect(self, shapes) -> None:
+        """Start opening, for ``shapes[0]`` when it is the only batch shape the prediction will
+        have (a whole image, or tiles of one size), else for any shape; later calls do nothing."""
+        shapes = [tuple(int(d) for d in s) for s in shapes]
+        self._start(shapes[0] if len(shapes) == 1 else None)
+
+    def _start(self, shape) -> None:
+        import threading
+
+        with self._lock:
+            if self._thread is None:
+                # not a daemon: an interpreter leaving while a native compile runs would crash on exit
+                self._thread = threading.Thread(target=self._open, args=(shape,), name="srredsim-open-engine")
+                self._thread.start()
+
+    def _open(self, shape) -> None:
         try:
-            self._engine = opener()
+            self._engine = self._opener(shape)
         except BaseException as exc:  # handed to the caller by the first call
             self._error = exc
         finally:
-            self._keep = None
+            self._keep = self._opener = None
 
     def wait(self) -> Engine | None:
-        """The opened engine (None if opening failed), once the thread is done."""
+        """The opened engine (None if opening failed), once the thread is done (started now if
+        nobody said what to expect)."""
+        self._start(None)
         self._thread.join()
         return self._engine
+
+    def settle(self) -> None:
+        """Wait for an opening that has started; one that has not will not start any more."""
+        with self._lock:
+            thread = self._thread
+            if thread is None:  # never started: nothing to open, nothing read from the artifact
+                self._thread = _DONE
+                self._keep = self._opener = None
+        if thread is not None:
+            thread.join()
 
     def _ready(self) -> Engine:
         engine = self.wait()
@@ -594,10 +638,20 @@ class _OpeningEngine(Engine):
         return "CPU"  # OpenVINO runs on the CPU here (the only engine opened in the background)
 
     def close(self) -> None:
-        engine = self.wait()
-        if engine is not None:
-            engine.close()
+        self.settle()
+        if self._engine is not None:
+            self._engine.close()
             self._engine = None
+
+
+class _Done:
+    """A finished thread (an opening that was closed before it started)."""
+
+    def join(self) -> None:
+        pass
+
+
+_DONE = _Done()
 
 
 class ModelArtifact:
@@ -656,7 +710,8 @@ class ModelArtifact:
         if adapter is None:
             if background and choice.engine == "openvino":
                 adapter = _OpeningEngine(choice.engine, choice.precision,
-                                         lambda: source.open_engine(choice.engine, choice.precision), keep=self)
+                                         lambda shape: source.open_engine(choice.engine, choice.precision, shape),
+                                         keep=self)
                 self._opening.append(adapter)
             else:
                 adapter = source.open_engine(choice.engine, choice.precision)
@@ -688,7 +743,7 @@ class ModelArtifact:
         opening in the background has read them."""
         self._closed = True
         for pending in self._opening:
-            pending.wait()
+            pending.settle()
         self._opening = []
         self._finalizer()
 

@@ -15,8 +15,14 @@ imports it that way (:func:`_import_openvino`): predicting an image must not tal
 ``.xml`` whose convolutions compute in 8-bit integers); the layers it keeps in floating point run
 bf16 where the CPU has it, else f32.
 
-Shapes stay dynamic (any batch, height and width); OpenVINO prepares each new input shape on its
-first call, which costs about one extra call per shape (a tiled prediction has one or two shapes).
+Shapes stay dynamic (any batch, height and width) unless the engine is opened for one input
+``shape``: then it is compiled for that fixed size, which moves work OpenVINO otherwise does at the
+first call of a new shape into the compile -- ``srredsim predict`` compiles in the background for
+its first stack's shape while it reads and checks the stack. Measured in the whole command (full
+network, 568^2 input, bf16, 2-core EPYC, 7 interleaved runs each): the network call 2.55 s instead
+of 2.70 s, the command 3.80 s instead of 4.00 s. Another shape then gets the dynamic network,
+compiled at its first call. Fixed-size compiles stay out of OpenVINO's model cache (one entry per
+image size would pile up there; they compile in the background anyway).
 """
 
 from __future__ import annotations
@@ -112,10 +118,12 @@ class OpenVinoEngine(Engine):
     name = "openvino"
     precisions = ("fp32", "bf16", "int8")
 
-    def __init__(self, path: Path, precision: str = "fp32"):
-        """``path``: an ONNX file (fp32, bf16) or the int8 ``.xml`` :mod:`srredsim.runtime.quantize` made."""
+    def __init__(self, path: Path, precision: str = "fp32", shape: tuple[int, ...] | None = None):
+        """``path``: an ONNX file (fp32, bf16) or the int8 ``.xml`` :mod:`srredsim.runtime.quantize` made.
+        ``shape``: compile for this one batch shape ``(B, h, w, C)`` (others still run; see above)."""
         super().__init__(precision)
         path = Path(path)
+        self._path, self._dynamic = path, None
         c = core()
         if (self.precision == "int8") != (path.suffix == ".xml"):
             raise SrredsimError(f"{path}: the openvino engine runs int8 from a quantised .xml and fp32/bf16 "
@@ -128,18 +136,23 @@ class OpenVinoEngine(Engine):
             raise SrredsimError(f"{path}: OpenVINO cannot read it ({type(exc).__name__}: {exc})") from None
         if len(model.inputs) != 1:
             raise SrredsimError(f"{path}: expected one input, found {len(model.inputs)}")
-        shape = model.inputs[0].get_partial_shape()
+        partial = model.inputs[0].get_partial_shape()
         # channels-first (the --nchw export): static channel dimension 1, dynamic width
-        self.nchw = shape.rank.is_static and len(shape) == 4 and shape[1].is_static and not shape[3].is_static
-        dim = shape[1] if self.nchw else shape[len(shape) - 1] if shape.rank.is_static else None
+        self.nchw = partial.rank.is_static and len(partial) == 4 and partial[1].is_static and not partial[3].is_static
+        dim = partial[1] if self.nchw else partial[len(partial) - 1] if partial.rank.is_static else None
         self.channels = dim.get_length() if dim is not None and dim.is_static else None
         # int8: the layers kept in floating point run in the fastest float arithmetic here
         hint = self.precision if self.precision != "int8" else "bf16" if supports_bf16() else "fp32"
-        try:
-            self.compiled = c.compile_model(model, "CPU", {"INFERENCE_PRECISION_HINT": HINTS[hint],
-                                                           "PERFORMANCE_HINT": "LATENCY", **compile_cache()})
-        except Exception as exc:
-            raise SrredsimError(f"{path}: OpenVINO cannot compile it ({type(exc).__name__}: {exc})") from None
+        self._hint = hint
+        self.fixed_shape = None if shape is None else tuple(int(d) for d in shape)
+        if self.fixed_shape is not None:
+            b, h, w, ch = self.fixed_shape
+            try:
+                model.reshape([b, ch, h, w] if self.nchw else [b, h, w, ch])
+            except Exception:  # a shape this network cannot take: dynamic, and the call says why
+                self.fixed_shape = None
+                model = c.read_model(str(path))
+        self.compiled = self._compile(model, cache=self.fixed_shape is None)
         ran = str(self.compiled.get_property("INFERENCE_PRECISION_HINT"))
         if HINTS[hint] not in ran and not (hint == "fp32" and "float32" in ran) \
                 and not (hint == "bf16" and "bfloat16" in ran):
@@ -147,17 +160,35 @@ class OpenVinoEngine(Engine):
         self.threads = int(self.compiled.get_property("INFERENCE_NUM_THREADS"))
         self._request = self.compiled.create_infer_request()
 
+    def _compile(self, model, cache: bool):
+        try:
+            return core().compile_model(model, "CPU", {"INFERENCE_PRECISION_HINT": HINTS[self._hint],
+                                                       "PERFORMANCE_HINT": "LATENCY",
+                                                       **(compile_cache() if cache else {})})
+        except Exception as exc:
+            raise SrredsimError(f"{self._path}: OpenVINO cannot compile it ({type(exc).__name__}: {exc})") from None
+
+    def _request_for(self, shape: tuple[int, ...]):
+        """The fixed-size network for its shape, else the dynamic one (compiled at its first use)."""
+        if self.fixed_shape is None or shape == self.fixed_shape:
+            return self._request
+        if self._dynamic is None:
+            self._dynamic = self._compile(core().read_model(str(self._path)), cache=True).create_infer_request()
+        return self._dynamic
+
     def predict(self, batch: np.ndarray) -> np.ndarray:
         if self._request is None:
             raise SrredsimError("the openvino engine was closed")
         x = np.asarray(batch, np.float32)
+        request = self._request_for(x.shape)
         if self.nchw:
             x = np.ascontiguousarray(np.transpose(x, (0, 3, 1, 2)))
-        y = np.asarray(self._request.infer({0: np.ascontiguousarray(x)})[0])
+        y = np.asarray(request.infer({0: np.ascontiguousarray(x)})[0])
         if self.nchw:
             y = np.transpose(y, (0, 2, 3, 1))
         return y
 
     def close(self) -> None:
         self._request = None
+        self._dynamic = None
         self.compiled = None
