@@ -147,7 +147,6 @@ def test_fixed_size_or_tiny_halos_are_not_measured(tmp_path, monkeypatch):
 def test_predict_uses_the_measured_halo_and_matches_the_declared_one(trained_run):
     """The handle predicts with the measured halo; the result is the declared halo's (the mirror
     DeepImageJ and bioimageio.core apply) within the tolerance, borders included."""
-    from srredsim.runtime import open_model
     from srredsim.runtime.halo import TOLERANCE
 
     from srredsim.runtime import read_model

@@ -18,9 +18,9 @@ bf16 where the CPU has it, else f32.
 Shapes stay dynamic (any batch, height and width) unless the engine is opened for one input
 ``shape``: then it is compiled for that fixed size, which moves work OpenVINO otherwise does at the
 first call of a new shape into the compile -- ``srredsim predict`` compiles in the background for
-its first stack's shape while it reads and checks the stack. Measured in the whole command (full
-network, 568^2 input, bf16, 2-core EPYC, 7 interleaved runs each): the network call 2.55 s instead
-of 2.70 s, the command 3.80 s instead of 4.00 s. Another shape then gets the dynamic network,
+its first stack's shape while it reads and checks the stack (the whole command: 3.81 s instead of
+3.91 s for the full network on a 2-core EPYC, benchmarks/results/inference.md and docs/runtime.md).
+Another shape then gets the dynamic network,
 compiled at its first call. Fixed-size compiles stay out of OpenVINO's model cache (one entry per
 image size would pile up there; they compile in the background anyway).
 """
