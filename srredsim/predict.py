@@ -358,7 +358,7 @@ def predict_files(model, inputs, outputs, *, optics: dict | None = None, order: 
     given = {k: v for k, v in (optics or {}).items() if v is not None}
     if headers is None:
         headers = read_input_headers(inputs, model.frames)
-    plans, data, grids = [], [], []
+    plans, data, first_grid = [], [], None
     for path, h in zip(inputs, headers):
         o = None if sampling is None else data_optics(sampling.optics, given, h.meta.pixel_size_um)
         if o is not None and o.frames != model.frames:
@@ -367,9 +367,9 @@ def predict_files(model, inputs, outputs, *, optics: dict | None = None, order: 
         shape = h.shape[1:] if sampling is None else model_grid_shape(sampling, o, h.shape[1:])
         plans.append(count_tiles(shape, tile, halo, 8, model.size_multiple, border=border))
         data.append(o)
-        grids.append(tuple(shape))
-    if grids and hasattr(model, "expect"):  # the engine prepares for the first stack while it is read and checked
-        model.expect(grids[0], tile=tile, halo=halo, batch_size=batch_size, border=border)
+        first_grid = first_grid or tuple(shape)
+    if first_grid and hasattr(model, "expect"):  # the engine prepares for the first stack while it is read and checked
+        model.expect(first_grid, tile=tile, halo=halo, batch_size=batch_size, border=border)
     for i, (path, out, o) in enumerate(zip(inputs, outputs, data)):
         raw, meta = read_raw_stack(path, frames=model.frames)  # pixels: NaN/Inf are found here
         if not np.any(raw):

@@ -44,10 +44,10 @@ def record_path(model_key: str, declared: int):
     return cache_dir("halo", create=False) / f"{model_key}-d{declared}-v{VERSION}.json"
 
 
-def read_record(source, key: str | None = None) -> dict | None:
-    """The cached measurement for ``source`` (``key``: its content key when known), or None."""
+def read_record(source) -> dict | None:
+    """The cached measurement for ``source``, or None."""
     try:
-        path = record_path(key or source.key(), int(source.fields.get("halo") or 0))
+        path = record_path(source.key(), int(source.fields.get("halo") or 0))
         rec = json.loads(path.read_text())
         int(rec["effective"])
         return rec
@@ -134,11 +134,10 @@ def measured_halo(source, engine: str, fp32_adapter=None, log: Callable[[str], N
     declared = int(fields.get("halo") or 0)
     if fields.get("fixed_size") or declared <= STEP:
         return declared
-    key = source.key()
-    rec = read_record(source, key)
+    rec = read_record(source)
     if rec is not None:
         return int(rec["effective"])
-    path = record_path(key, declared)
+    path = record_path(source.key(), declared)
     if log:
         log(f"measuring the context this model needs per side (once; kept in {path.parent})")
     adapter = None

@@ -166,6 +166,7 @@ class _Source:
         self.path, self.name, self.fields, self.optics = path, name, fields, optics
         self._tmp: str | None = None
         self._engine_files: dict[bool, Path] = {}  # int8 or not -> the file onnx/openvino engines read
+        self._key: str | None = None
 
     def open_engine(self, engine: str, precision: str, shape: tuple[int, ...] | None = None) -> Engine:
         """``shape``: the one batch shape the first calls will have, for an engine that compiles per
@@ -173,6 +174,13 @@ class _Source:
         raise NotImplementedError
 
     def key(self) -> str:
+        """The model's content hash, which names its cache entries (conversions, the auto choice, the
+        measured halo): computed once per source, however many of them ask."""
+        if self._key is None:
+            self._key = self._content_key()
+        return self._key
+
+    def _content_key(self) -> str:
         raise NotImplementedError
 
     def test_raw(self, size: int = TEST_SIZE) -> np.ndarray:
@@ -375,7 +383,7 @@ class _RunSource(_Source):
 
         return conversions.cached_onnx(self.run, self.which)
 
-    def key(self) -> str:
+    def _content_key(self) -> str:
         from srredsim.runtime.conversions import run_key
 
         return run_key(self.run, self.which)
@@ -419,7 +427,7 @@ class _OnnxSource(_Source):
     def onnx_file(self) -> Path:
         return self.path
 
-    def key(self) -> str:
+    def _content_key(self) -> str:
         from srredsim.runtime.conversions import file_hash
 
         return file_hash(self.path)
@@ -443,7 +451,7 @@ class _SavedModelSource(_Source):
 
         return SavedModelEngine(self.folder, self.signature, precision)
 
-    def key(self) -> str:
+    def _content_key(self) -> str:
         """The graph and its variables (two trainings of one architecture share the graph file)."""
         from srredsim.runtime.conversions import file_hash
 
@@ -493,7 +501,7 @@ class _PackageSource(_Source):
             raise SrredsimError(f"{self.origin}: the package has no onnx weights")
         return self.files["openvino"]
 
-    def key(self) -> str:
+    def _content_key(self) -> str:
         from srredsim.runtime.conversions import file_hash
 
         h = hashlib.sha256()

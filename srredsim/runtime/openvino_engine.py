@@ -20,9 +20,9 @@ Shapes stay dynamic (any batch, height and width) unless the engine is opened fo
 first call of a new shape into the compile -- ``srredsim predict`` compiles in the background for
 its first stack's shape while it reads and checks the stack (the whole command: 3.81 s instead of
 3.91 s for the full network on a 2-core EPYC, benchmarks/results/inference.md and docs/runtime.md).
-Another shape then gets the dynamic network,
-compiled at its first call. Fixed-size compiles stay out of OpenVINO's model cache (one entry per
-image size would pile up there; they compile in the background anyway).
+Another shape then gets the dynamic network, compiled at its first call. Fixed-size compiles stay
+out of OpenVINO's model cache (one entry per image size would pile up there; they compile in the
+background anyway).
 """
 
 from __future__ import annotations
