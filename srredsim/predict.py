@@ -333,7 +333,7 @@ def predict_files(model, inputs, outputs, *, optics: dict | None = None, order: 
     given); the TIFF's pixel size fills in a missing pixel size, the model's optics the rest.
     Every input's header is checked (frames, layout, size, tiles) before the first prediction,
     so a bad file fails fast; pixel values (NaN/Inf, all zeros) as each stack is read. Then each
-    stack is checked (:func:`srredsim.datacheck.check_stack`: frame order, phases, pattern,
+    stack is checked (:func:`srredsim.datacheck.first_look_check`: frame order, phases, pattern,
     sampling, the model's training range) -- each warning goes to ``warn`` as one line and
     ``strict`` makes them errors --, reordered from ``order`` to angle-major, resampled to the
     model's sampling when its optics differ (:func:`srredsim.model_optics.predict_with_optics`),
@@ -378,11 +378,11 @@ def predict_files(model, inputs, outputs, *, optics: dict | None = None, order: 
             log(sum(plans))
         result = None
         if sampling is not None and check:
-            from srredsim.datacheck import check_stack
+            from srredsim.datacheck import first_look_check
 
-            result = check_stack(raw, o or sampling.optics, order=order, name=path.name,
-                                 training_range=sampling.training_range, model_optics=sampling.optics,
-                                 refuse_undersampling=False)
+            result = first_look_check(raw, o or sampling.optics, order=order, name=path.name,
+                                      training_range=sampling.training_range, model_optics=sampling.optics,
+                                      refuse_undersampling=False)
             for line in result.lines(notes=False):
                 if warn:
                     warn(line)

@@ -102,3 +102,69 @@ def test_real_stacks_pass_in_their_order_and_fail_in_the_other():
     assert check_stack(raw, optics).warnings == []
     flagged = check_stack(from_angle_major(raw, 3, 3, "phase-major"), optics)
     assert [f.code for f in flagged.warnings] == ["frame-order"]
+
+
+def test_first_look_checks_a_central_quarter_and_confirms_pattern_findings_on_the_full_square(monkeypatch):
+    """predict's check: a small central square first; a pattern finding is confirmed (and worded)
+    by the full check, a finding that follows from the optics alone is not re-checked."""
+    from srredsim import datacheck
+
+    monkeypatch.setattr(datacheck, "FIRST_LOOK_SIZE", 64)
+    sizes = []
+    full_check = datacheck.check_stack
+
+    def spy(raw, optics, size=datacheck.CHECK_SIZE, **kw):
+        sizes.append((raw.shape[-1], size))
+        return full_check(raw, optics, size=size, **kw)
+
+    monkeypatch.setattr(datacheck, "check_stack", spy)
+    st, optics = _sim(size=128)
+    good = datacheck.first_look_check(st.raw, optics)
+    assert sizes == [(128, 64)] and good.warnings == [], good.lines()
+    assert good.measurement is not None and min(good.measurement.k_fraction) > 0.8
+
+    sizes.clear()
+    wrong = from_angle_major(st.raw, 3, 5, "phase-major")
+    flagged = datacheck.first_look_check(wrong, optics)
+    assert sizes == [(128, 64), (128, 512)]  # seen at 64², confirmed on the whole 128²
+    assert [f.code for f in flagged.warnings] == ["frame-order"]
+    assert flagged.findings == full_check(wrong, optics).findings
+
+    sizes.clear()  # a stack no larger than the first look is checked once
+    assert [f.code for f in datacheck.first_look_check(wrong[:, :64, :64], optics).warnings] == ["frame-order"]
+    assert sizes == [(64, 64)]
+
+    sizes.clear()  # the layout differs from the model's: the optics say so, the pattern is not re-checked
+    other = datacheck.first_look_check(st.raw, optics, model_optics=OpticsConfig(angles=3, phases=3))
+    assert [f.code for f in other.warnings] == ["layout"] and sizes == [(128, 64)]
+
+
+def test_predict_checks_each_stack_with_the_first_look(tmp_path, monkeypatch):
+    """The wiring: predict_files runs first_look_check (a 512² stack costs its 256² look)."""
+    from srredsim import datacheck
+
+    looks = []
+    real = datacheck.first_look_check
+
+    def spy(raw, optics, **kw):
+        looks.append(raw.shape)
+        return real(raw, optics, **kw)
+
+    monkeypatch.setattr(datacheck, "first_look_check", spy)
+    from srredsim.model_optics import ModelSampling, cutoff_per_pixel
+    from srredsim.predict import predict_files
+    from srredsim.tiff import write_tiff
+
+    st, optics = _sim(size=64)
+    write_tiff(tmp_path / "raw.tif", st.raw)
+
+    class Model:  # a stand-in network with the model's optics: predict_files' contract only
+        frames, halo, size_multiple, pixel_size_um = 15, 4, 1, optics.pixel_size_um
+        c = cutoff_per_pixel(optics)
+        sampling = ModelSampling(optics=optics, training_range=TrainingRange(cutoff_cycles_per_px=(c, c)))
+
+        def predict(self, raw, tile=None, halo=None, batch_size=1, progress=None, border="symmetric"):
+            return np.zeros((2 * raw.shape[1], 2 * raw.shape[2]), np.float32)
+
+    list(predict_files(Model(), [tmp_path / "raw.tif"], [tmp_path / "sr.tif"]))
+    assert looks == [st.raw.shape] and (tmp_path / "sr.tif").is_file()
