@@ -218,7 +218,9 @@ def test_cli_predict_and_info_say_engine_precision_and_cpu_path(run_dir, raw, tm
 
 
 def test_openvino_is_imported_without_its_usage_telemetry(tmp_path):
-    """`import openvino` sends a usage event and writes ~/intel/ unless its telemetry is hidden."""
+    """`import openvino` sends a usage event and writes ~/intel/ unless its telemetry is hidden; its
+    model-conversion API (unused here, 40-100 ms of every command) stays unimported, and both can
+    still be imported afterwards."""
     import os
     import subprocess
     import sys
@@ -226,7 +228,8 @@ def test_openvino_is_imported_without_its_usage_telemetry(tmp_path):
     env = {k: v for k, v in os.environ.items() if k not in ("CI", "TF_BUILD", "JENKINS_URL")}
     env["HOME"] = str(tmp_path)
     code = ("from srredsim.runtime.openvino_engine import core; core(); import sys; "
-            "assert 'openvino' in sys.modules; import openvino_telemetry")
+            "assert 'openvino' in sys.modules and 'openvino.tools.ovc' not in sys.modules; "
+            "import openvino_telemetry, importlib.util; assert importlib.util.find_spec('openvino.tools.ovc')")
     subprocess.run([sys.executable, "-c", code], env=env, check=True, timeout=120)
     assert not (tmp_path / "intel").exists()
 

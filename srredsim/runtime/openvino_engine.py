@@ -40,24 +40,32 @@ HINTS = {"fp32": "f32", "bf16": "bf16"}
 INSTALL_HINT = "pip install openvino==2026.4.1"
 
 
-def import_without_telemetry(name: str):
-    """``import name`` with OpenVINO's telemetry package hidden, so that the package (OpenVINO, or
-    NNCF, which uses the same telemetry) falls back to its no-op stub: nothing sent, nothing written
-    under ``~/intel``. If some other code imported it first, that import decided already."""
+def import_without_telemetry(name: str, also_hidden: tuple[str, ...] = ()):
+    """``import name`` with OpenVINO's telemetry package (and the modules ``also_hidden``) hidden,
+    so that the package (OpenVINO, or NNCF, which uses the same telemetry) falls back to its no-op
+    stub: nothing sent, nothing written under ``~/intel``. If some other code imported them first,
+    that import decided already. Hidden only during this import: a later ``import`` of a hidden
+    module works as usual."""
     import importlib
 
-    hide = "openvino_telemetry" not in sys.modules and name not in sys.modules
-    if hide:
-        sys.modules["openvino_telemetry"] = None  # makes ``import openvino_telemetry`` raise ImportError
+    hidden = [m for m in ("openvino_telemetry", *also_hidden) if m not in sys.modules] \
+        if name not in sys.modules else []
+    for module in hidden:
+        sys.modules[module] = None  # makes ``import module`` raise ImportError
     try:
         return importlib.import_module(name)
     finally:
-        if hide and sys.modules.get("openvino_telemetry", 0) is None:
-            del sys.modules["openvino_telemetry"]
+        for module in hidden:
+            if sys.modules.get(module, 0) is None:
+                del sys.modules[module]
 
 
 def _import_openvino():
-    return import_without_telemetry("openvino")
+    """``import openvino`` without its telemetry and without its model-conversion API
+    (``openvino.tools.ovc``: ``convert_model``, which OpenVINO's ``__init__`` imports if it can).
+    srredsim reads ONNX with ``Core.read_model`` and never converts; importing ovc costs 40-100 ms
+    of every command (absl logging, the TensorFlow frontend)."""
+    return import_without_telemetry("openvino", also_hidden=("openvino.tools.ovc",))
 
 
 @functools.lru_cache(maxsize=1)
