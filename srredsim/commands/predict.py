@@ -150,4 +150,7 @@ def run(args) -> int:
         model = artifact.open(engine=args.engine, precision=args.precision, log=progress_line, background=True,
                               halo=args.halo)
         _predict_all(args, model, inputs, outputs, given, headers)
+    from srredsim.cli import keep_until_exit
+
+    keep_until_exit(model)  # the console script's exit frees it with the process
     return 0
