@@ -1,9 +1,10 @@
 """Checks that catch wrong data before a reconstruction or a prediction is trusted.
 
 ``srredsim predict`` and ``srredsim reconstruct`` run :func:`check_stack` on every raw stack
-first. It estimates the illumination pattern of every angle with the classical estimator
-(:mod:`srredsim.classical`, ~0.4 s per 512² stack, as much again when the order looks
-suspicious) and returns one-line findings:
+first (``predict`` through :func:`first_look_check`: a central 256² first, the full check only
+when that finds a pattern problem). It estimates the illumination pattern of every angle with the
+classical estimator (:mod:`srredsim.classical`, ~0.4 s per 512² stack, as much again when the
+order looks suspicious) and returns one-line findings:
 
 * ``frame-order`` -- the stack looks phase-major (or angle-major when ``--order phase-major``
   was given): estimated under the other order, the pattern is several times clearer (median
