@@ -107,35 +107,41 @@ def main(argv: list[str] | None = None) -> int:
     return int(rc or 0)
 
 
-_QUICK_EXIT = False  # set by entry(): the process ends by exit_now once the command returns
+_QUICK_EXIT = False  # set by entry(): keep_until_exit holds what it is given
 _KEPT: list = []  # what keep_until_exit holds
 
 
 def entry() -> None:
-    """The ``srredsim`` console script: :func:`main`, then the process ends without tearing the
-    interpreter down (:func:`exit_now`). ``main`` itself returns, for callers in Python."""
+    """The ``srredsim`` console script: :func:`main`; then, where the command handed something to
+    :func:`keep_until_exit` (``predict``: its open model), the process ends without tearing the
+    interpreter down (:func:`exit_now`), else it exits as usual. ``main`` itself returns, for
+    callers in Python."""
     global _QUICK_EXIT
     _QUICK_EXIT = True
-    exit_now(main())
+    rc = main()
+    if _KEPT:
+        exit_now(rc)
+    raise SystemExit(rc)
 
 
 def keep_until_exit(obj) -> None:
-    """Let ``obj`` (an open model) live until the process ends, where the console script ends the
-    process at once (:func:`entry`): freeing it first would only delay the exit (an OpenVINO
-    network unmaps its ~0.6 GB of buffers for the full SR-REDSIM on a 512² stack: 0.08 s). Called
-    from Python (:func:`main`), this does nothing and ``obj`` is freed as usual."""
+    """Let ``obj`` (an open model) live until the process ends, and end it at once after the
+    command (:func:`entry`, :func:`exit_now`): freeing it first would only delay the exit (an
+    OpenVINO network unmaps its ~0.6 GB of buffers for the full SR-REDSIM on a 512² stack:
+    0.08 s). Called from Python (:func:`main`), this does nothing and ``obj`` is freed as usual."""
     if _QUICK_EXIT:
         _KEPT.append(obj)
 
 
 def exit_now(rc: int) -> None:
-    """End a finished command at once. After the last output is written, a normal exit spends
-    0.1-0.2 s on nothing the user sees: freeing every object, and OpenVINO's native teardown
-    (unmapping a compiled network's buffers, joining its threads). Everything an exit must still
-    do runs first -- the ``atexit`` handlers (logging, temporary folders, coverage), then a flush
-    of stdout and stderr -- and then ``os._exit``. Where another non-daemon Python thread is still
-    running, or the streams cannot be flushed, the normal exit runs (it waits for the thread, or
-    reports the stream's error)."""
+    """End a finished command at once. After the last output is written, a normal exit spent
+    0.15-0.3 s (``srredsim predict`` with OpenVINO) on nothing the user sees: freeing every object,
+    and OpenVINO's native teardown (unmapping a compiled network's buffers, joining its threads).
+    Everything an exit must still do runs first -- the ``atexit`` handlers (logging, temporary
+    folders, coverage), then a flush of Python's stdout and stderr and of the C library's streams
+    (native libraries' log lines) -- and then ``os._exit``. Where another non-daemon Python thread
+    is still running, or the streams cannot be flushed, the normal exit runs (it waits for the
+    thread, or reports the stream's error)."""
     import atexit
     import threading
 
@@ -148,9 +154,21 @@ def exit_now(rc: int) -> None:
         atexit._run_exitfuncs()
         sys.stdout.flush()
         sys.stderr.flush()
-    except (OSError, ValueError):
+    except (OSError, ValueError, AttributeError):  # AttributeError: no sys.stdout (None)
         raise SystemExit(rc) from None
+    _flush_c_streams()
     os._exit(rc)
+
+
+def _flush_c_streams() -> None:
+    """``fflush(NULL)``: what native code printed through C's stdio and still buffers (stdout
+    piped into a file) is written before ``os._exit``, as ``exit`` would."""
+    try:
+        import ctypes
+
+        ctypes.CDLL(None).fflush(None)
+    except (OSError, AttributeError):  # no C library to call (not a POSIX system)
+        pass
 
 
 if __name__ == "__main__":

@@ -284,7 +284,8 @@ class PredictedFile(NamedTuple):
     shape: tuple[int, int]  # of the written image
     pixel_size_um: float | None  # of the written image (half the raw pixel)
     note: str  # what was done (for RED-fairSIM: which steps) and assumed about the optics (one line)
-    check: object | None  # the stack's srredsim.datacheck.DataCheck (None: not checked)
+    check: object | None  # the stack's srredsim.datacheck.DataCheck (None: not checked; for SR-REDSIM
+    # models possibly the first look at the central 256², datacheck.first_look_check)
 
 
 def read_input_headers(inputs, frames: int, scale: int = 2, optics: dict | None = None) -> list:

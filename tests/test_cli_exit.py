@@ -54,11 +54,39 @@ def test_exit_now_leaves_a_running_thread_to_the_normal_exit(tmp_path):
     assert r.returncode == 0 and (tmp_path / "thread.txt").read_text() == "finished", r.stderr
 
 
-def test_the_console_script_is_the_quick_exit():
+def test_the_console_script_is_entry():
     from importlib.metadata import entry_points
 
     (script,) = [e for e in entry_points(group="console_scripts") if e.name == "srredsim"]
     assert script.value == "srredsim.cli:entry"
+
+
+def test_entry_ends_at_once_only_after_a_command_that_kept_something(tmp_path):
+    code = """
+        KEEP = {keep}
+        from pathlib import Path
+        from srredsim import cli
+
+        class Freed:
+            def __del__(self):
+                Path("freed.txt").write_text("freed")
+
+        def command():
+            opened = Freed()
+            if KEEP:
+                cli.keep_until_exit(opened)
+            print("done", end="")
+            return 4
+
+        cli.main = command
+        cli.entry()
+        """
+    r = _python(code.format(keep=True), tmp_path)
+    assert r.returncode == 4 and r.stdout == "done", r.stderr
+    assert not (tmp_path / "freed.txt").exists()  # kept until the process ended at once
+    r = _python(code.format(keep=False), tmp_path)
+    assert r.returncode == 4 and r.stdout == "done", r.stderr
+    assert (tmp_path / "freed.txt").read_text() == "freed"  # nothing kept: the usual exit, which frees it
 
 
 def test_predict_keeps_its_model_for_the_quick_exit_only(tmp_path, monkeypatch, capsys, trained_run):

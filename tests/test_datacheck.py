@@ -138,6 +138,17 @@ def test_first_look_checks_a_central_quarter_and_confirms_pattern_findings_on_th
     other = datacheck.first_look_check(st.raw, optics, model_optics=OpticsConfig(angles=3, phases=3))
     assert [f.code for f in other.warnings] == ["layout"] and sizes == [(128, 64)]
 
+    def unsure(raw, optics, size=datacheck.CHECK_SIZE, **kw):  # a first look that had to try the other order
+        result = spy(raw, optics, size=size, **kw)
+        if size == 64:
+            result.measurement.order_scores["phase-major"] = 0.01
+        return result
+
+    sizes.clear()
+    monkeypatch.setattr(datacheck, "check_stack", unsure)
+    confirmed = datacheck.first_look_check(st.raw, optics)
+    assert sizes == [(128, 64), (128, 512)] and confirmed.warnings == []
+
 
 def test_predict_checks_each_stack_with_the_first_look(tmp_path, monkeypatch):
     """The wiring: predict_files runs first_look_check (a 512² stack costs its 256² look)."""

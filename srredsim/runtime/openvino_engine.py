@@ -18,8 +18,8 @@ bf16 where the CPU has it, else f32.
 Shapes stay dynamic (any batch, height and width) unless the engine is opened for one input
 ``shape``: then it is compiled for that fixed size, which moves work OpenVINO otherwise does at the
 first call of a new shape into the compile -- ``srredsim predict`` compiles in the background for
-its first stack's shape while it reads and checks the stack (the whole command: 3.81 s instead of
-3.91 s for the full network on a 2-core EPYC, benchmarks/results/inference.md and docs/runtime.md).
+its first stack's shape while it reads and checks the stack (the whole command took 3.81 s instead
+of 3.91 s for the full network on a 2-core EPYC when this came in; docs/runtime.md).
 Another shape then gets the dynamic network, compiled at its first call. Fixed-size compiles stay
 out of OpenVINO's model cache (one entry per image size would pile up there; they compile in the
 background anyway).
@@ -64,7 +64,8 @@ def _import_openvino():
     """``import openvino`` without its telemetry and without its model-conversion API
     (``openvino.tools.ovc``: ``convert_model``, which OpenVINO's ``__init__`` imports if it can).
     srredsim reads ONNX with ``Core.read_model`` and never converts; importing ovc costs 40-100 ms
-    of every command (absl logging, the TensorFlow frontend)."""
+    of every command (absl logging, the TensorFlow frontend). ``openvino.convert_model`` then stays
+    unset in this process; ``import openvino.tools.ovc`` still works."""
     return import_without_telemetry("openvino", also_hidden=("openvino.tools.ovc",))
 
 

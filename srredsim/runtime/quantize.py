@@ -115,9 +115,10 @@ def cached_int8(onnx_file: Path, calibration: Callable[[], Iterable[np.ndarray]]
 def _import_nncf():
     """``import nncf`` without its usage telemetry (as OpenVINO is imported), or one line saying
     which extra to install."""
-    from srredsim.runtime.openvino_engine import import_without_telemetry
+    from srredsim.runtime.openvino_engine import _import_openvino, import_without_telemetry
 
     try:
+        _import_openvino()  # first, so that NNCF's own import of it does not bring the unused ovc
         return import_without_telemetry("nncf")
     except ImportError:
         raise SrredsimError(f"int8 needs NNCF: {INSTALL_HINT} (or use --precision bf16/fp32)") from None
