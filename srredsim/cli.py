@@ -167,7 +167,7 @@ def _flush_c_streams() -> None:
         import ctypes
 
         ctypes.CDLL(None).fflush(None)
-    except (OSError, AttributeError):  # no C library to call (not a POSIX system)
+    except (OSError, AttributeError, TypeError):  # no C library to load by None (Windows: TypeError)
         pass
 
 
