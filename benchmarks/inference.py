@@ -177,18 +177,12 @@ def _model_info(name: str, model: str) -> dict:
 def _halo_used(model: str, cache: Path) -> int | None:
     """The halo the command extends the image by: measured by its first run (srredsim.runtime.halo)
     and read from that run's cache."""
+    from unittest import mock
+
     from srredsim.runtime import read_model
 
-    old = os.environ.get("SRREDSIM_CACHE_DIR")
-    os.environ["SRREDSIM_CACHE_DIR"] = str(cache)
-    try:
-        with read_model(model) as artifact:
-            return artifact.measured_halo()
-    finally:
-        if old is None:
-            os.environ.pop("SRREDSIM_CACHE_DIR", None)
-        else:
-            os.environ["SRREDSIM_CACHE_DIR"] = old
+    with mock.patch.dict(os.environ, {"SRREDSIM_CACHE_DIR": str(cache)}), read_model(model) as artifact:
+        return artifact.measured_halo()
 
 
 def _tile_plan(model: str, size: int, tile: int | None, halo_px: int | None = None) -> tuple[int, int]:

@@ -31,7 +31,7 @@ from typing import Callable
 import numpy as np
 
 from srredsim.cache import cache_dir
-from srredsim.errors import SrredsimError, atomic_path
+from srredsim.errors import SrredsimError, write_json
 
 TOLERANCE = 1e-6  # of the output range: float32 round-off, 1000x below the DeepImageJ parity gate
 STEP = 4  # candidate widths: STEP, 2*STEP, ... below the declared halo
@@ -154,9 +154,7 @@ def measured_halo(source, engine: str, fp32_adapter=None, log: Callable[[str], N
             adapter.close()
     rec.update(engine=engine, model=str(source.path), measured=datetime.datetime.now().isoformat(timespec="seconds"))
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with atomic_path(path) as tmp:
-            tmp.write_text(json.dumps(rec, indent=1))
+        write_json(path, rec)  # atomic, and it makes the folder
     except (OSError, SrredsimError):
         pass  # a read-only cache only costs measuring again next time
     return int(rec["effective"])
