@@ -174,15 +174,18 @@ def _model_info(name: str, model: str) -> dict:
             "text": f"model {where}: {cfg.architecture}, {cfg.filters} filters, depth {cfg.depth}, {params:,} parameters"}
 
 
-def _halo_used(model: str, cache: Path) -> int | None:
+def _halo_used(model: str, cache: Path, engine_line: str) -> int | None:
     """The halo the command extends the image by: measured by its first run (srredsim.runtime.halo)
-    and read from that run's cache."""
+    and read from that run's cache, for the precision its engine line says it ran (reduced
+    precision takes a narrower one)."""
+    import re
     from unittest import mock
 
     from srredsim.runtime import read_model
 
+    ran = re.search(r" on \w+ (fp32|bf16|int8|fp16)\b", engine_line)
     with mock.patch.dict(os.environ, {"SRREDSIM_CACHE_DIR": str(cache)}), read_model(model) as artifact:
-        return artifact.measured_halo()
+        return artifact.measured_halo(ran.group(1) if ran else "fp32")
 
 
 def _tile_plan(model: str, size: int, tile: int | None, halo_px: int | None = None) -> tuple[int, int]:
@@ -406,7 +409,7 @@ def run_benchmark(model: str, work: Path, cells: list[str], repeats: int, inputs
 
         print("whole command, empty cache (converts and measures once):", flush=True)
         res["command"]["cold"] = command("auto", raw, "cold.tif", "stack")
-        res["halo_used"] = _halo_used(model, cold_cache)
+        res["halo_used"] = _halo_used(model, cold_cache, res["command"]["cold"]["engine_line"])
         if "int8" in cases:
             print("whole command, --precision int8 the first time (quantises once):", flush=True)
             res["command"]["cold_int8"] = command("int8", raw, "cold-int8.tif", "stack")

@@ -63,12 +63,45 @@ def test_measure_keeps_the_declared_halo_when_no_narrower_width_matches():
     assert rec["effective"] == 16 and set(rec["max_rel_diff"]) == {"4", "8", "12"}
 
 
+def _decaying_network(scale: float = 3.0):
+    """A stand-in network whose influence falls off with distance instead of stopping: each output
+    pixel is a zero-padded sum over its row with weights 10^(-|d|/scale), upsampled 2x -- so wider
+    context keeps changing the result, by less and less (as a trained network's does)."""
+    def predict(batch: np.ndarray) -> np.ndarray:
+        x = np.asarray(batch, np.float64).sum(axis=-1)
+        b, h, w = x.shape
+        reach = 64
+        p = np.pad(x, ((0, 0), (0, 0), (reach, reach)))
+        y = sum(10.0 ** (-abs(d) / scale) * p[:, :, reach + d:reach + d + w] for d in range(-reach, reach + 1))
+        return np.repeat(np.repeat(y, 2, axis=1), 2, axis=2)[..., None].astype(np.float32)
+    return predict
+
+
+def test_reduced_precision_takes_the_narrowest_width_within_its_own_tolerance():
+    """bf16/int8 engines round far more than the halo's 1e-6 rule guards against: they take the
+    narrowest measured width within REDUCED_TOLERANCE, from the same record."""
+    from srredsim.runtime.halo import REDUCED_TOLERANCE, TOLERANCE, measure, width_for
+
+    batch = np.random.default_rng(4).random((1, 48, 48, 2)).astype(np.float32)
+    rec = measure(_decaying_network(), batch, declared=40)
+    diffs = {int(w): d for w, d in rec["max_rel_diff"].items()}
+    fp32, bf16 = width_for(rec, "fp32"), width_for(rec, "bf16")
+    assert fp32 == rec["effective"] < 40 and diffs[fp32] <= TOLERANCE
+    assert bf16 < fp32 and diffs[bf16] <= REDUCED_TOLERANCE  # narrower, and within its own tolerance
+    assert all(d > REDUCED_TOLERANCE for w, d in diffs.items() if w < bf16)  # and the narrowest such
+    assert width_for(rec, "int8") == bf16
+    # no narrower width within the reduced tolerance: the fp32 width
+    assert width_for({"effective": 12, "max_rel_diff": {"4": 0.1, "8": 0.01, "12": 1e-7}}, "bf16") == 12
+    assert width_for({"effective": 24, "max_rel_diff": {}}, "bf16") == 24
+
+
 class _Source:
     """The part of a runtime source measured_halo reads."""
 
     def __init__(self, tmp_path, radius=6, declared=24, **fields):
         self.path, self.fields, self.opened = tmp_path, {"halo": declared, "size_multiple": 1, **fields}, []
         self.radius = radius
+        self.network = _box_network(radius)
 
     def key(self):
         return f"box{self.radius}"
@@ -78,7 +111,7 @@ class _Source:
 
     def open_engine(self, engine, precision):
         self.opened.append((engine, precision))
-        fn = _box_network(self.radius)
+        fn = self.network
 
         class Adapter:
             closed = False
@@ -107,6 +140,20 @@ def test_measured_once_per_model_then_read_from_the_cache(tmp_path, monkeypatch)
     other = _Source(tmp_path, radius=10)
     adapter = other.open_engine("openvino", "fp32")
     assert measured_halo(other, "openvino", adapter) == 12 and not adapter.closed
+
+
+def test_one_measurement_gives_each_precision_its_halo(tmp_path, monkeypatch):
+    from srredsim.runtime.halo import describe, measured_halo
+
+    monkeypatch.setenv("SRREDSIM_CACHE_DIR", str(tmp_path / "cache"))
+    src = _Source(tmp_path, declared=40)
+    src.network = _decaying_network()
+    bf16 = measured_halo(src, "openvino", precision="bf16")
+    assert src.opened == [("openvino", "fp32")]  # measured in fp32 all the same
+    src.open_engine = None  # the other precision reads the same record
+    fp32 = measured_halo(src, "openvino", precision="fp32")
+    assert bf16 < fp32 < 40
+    assert f"{fp32} px per side in fp32, {bf16} px in bf16/int8" in describe(src)
 
 
 def test_an_unwritable_cache_only_costs_measuring_again(tmp_path, monkeypatch):

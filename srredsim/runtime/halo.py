@@ -19,6 +19,16 @@ and makes the width a measurement, not a guess. It runs once per model (on which
 it first); the answer is kept as JSON under ``cache_dir("halo")``, named by the model's content
 hash and its declared halo. When no width qualifies, or the model takes one input size only, the
 declared halo stays. ``--halo`` still overrides (and nothing is measured).
+
+Reduced precision (bf16, int8) takes the narrowest measured width within
+:data:`REDUCED_TOLERANCE` (1e-4) instead (:func:`width_for`; read from the same record, nothing
+more is measured): such an engine's output already differs from fp32 by up to 5e-3 of the range
+at single pixels (bf16, the full network on a real 512² stack), and by up to 1.2e-3 from itself
+when nothing but the padding width changes (its rounding follows the blocking), so a context that
+changes the fp32 output by a hundredth of that cannot be told apart from its own rounding; there
+is no DeepImageJ parity to keep at that precision (DeepImageJ runs fp32). For the full network
+that is 20 px instead of 28 (552² instead of 568² on a 512² stack: 6 % less work); the fp32 path
+-- and every comparison with DeepImageJ, which runs it -- keeps the 1e-6 rule.
 """
 
 from __future__ import annotations
@@ -34,6 +44,7 @@ from srredsim.cache import cache_dir
 from srredsim.errors import SrredsimError, write_json
 
 TOLERANCE = 1e-6  # of the output range: float32 round-off, 1000x below the DeepImageJ parity gate
+REDUCED_TOLERANCE = 1e-4  # the same for bf16/int8 engines: 1/12 of bf16's own rounding noise (docstring)
 STEP = 4  # candidate widths: STEP, 2*STEP, ... below the declared halo
 SIZE = 128  # the test tensor's central square this large at most (cost: a few calls of that size)
 VERSION = 2  # of the measurement recipe (in the cache file's name)
@@ -55,6 +66,24 @@ def read_record(source) -> dict | None:
         return None
 
 
+def tolerance(precision: str) -> float:
+    """How far the halo may change a prediction at ``precision`` (of the output range)."""
+    return TOLERANCE if precision == "fp32" else REDUCED_TOLERANCE
+
+
+def width_for(rec: dict, precision: str = "fp32") -> int:
+    """The halo a measurement record gives an engine computing at ``precision``: its fp32
+    ``effective`` width, or for reduced precision the narrowest measured width whose difference
+    from the declared halo's result is within :func:`tolerance` (widths are measured narrowest
+    first, up to the effective one, so the record holds every width that could qualify)."""
+    effective = int(rec["effective"])
+    if precision == "fp32":
+        return effective
+    tol = tolerance(precision)
+    ok = [int(w) for w, d in (rec.get("max_rel_diff") or {}).items() if d <= tol and int(w) <= effective]
+    return min(ok, default=effective)
+
+
 def describe(source) -> str:
     """One line for ``srredsim info``: the halo predict uses, from the cache (nothing is measured)."""
     declared = int(source.fields.get("halo") or 0)
@@ -64,9 +93,12 @@ def describe(source) -> str:
     if rec is None:
         return (f"{declared} px per side (the architecture's bound"
                 + ("; the first predict measures what the network needs)" if declared > STEP else ")"))
-    return (f"{rec['effective']} px per side, measured {str(rec.get('measured', '?'))[:10]} with "
-            f"{rec.get('engine', '?')} fp32 (the architecture's bound: {declared} px; both give one result "
-            f"within {rec['tolerance']:g} of the output range)")
+    fp32, reduced = width_for(rec, "fp32"), width_for(rec, "bf16")
+    widths = (f"{fp32} px per side" if reduced == fp32
+              else f"{fp32} px per side in fp32, {reduced} px in bf16/int8")
+    return (f"{widths}, measured {str(rec.get('measured', '?'))[:10]} with {rec.get('engine', '?')} fp32 "
+            f"(the architecture's bound: {declared} px; the same result within {rec['tolerance']:g} of the "
+            f"output range in fp32, {REDUCED_TOLERANCE:g} in reduced precision)")
 
 
 def _central(batch: np.ndarray, multiple: int) -> np.ndarray:
@@ -123,20 +155,22 @@ def measure(predict_fn: Callable[[np.ndarray], np.ndarray], batch: np.ndarray, d
             "tolerance": TOLERANCE}
 
 
-def measured_halo(source, engine: str, fp32_adapter=None, log: Callable[[str], None] | None = None) -> int:
+def measured_halo(source, engine: str, fp32_adapter=None, log: Callable[[str], None] | None = None,
+                  precision: str = "fp32") -> int:
     """The halo ``srredsim predict`` uses for ``source`` (a ``runtime.handle._Source``) on
-    ``engine``: from the cache, else measured now on that engine in fp32 -- ``fp32_adapter`` when
-    the caller has it open (left open), else one opened and closed here; never a reduced
-    precision, whose rounding changes with the input size by more than the tolerance. The
-    declared halo where the model takes one input size or declares none worth shrinking. One
-    measurement serves every engine (it is a property of the weights)."""
+    ``engine`` at ``precision`` (:func:`width_for`): from the cache, else measured now on that
+    engine in fp32 -- ``fp32_adapter`` when the caller has it open (left open), else one opened
+    and closed here; never a reduced precision, whose rounding changes with the input size by
+    more than the tolerance. The declared halo where the model takes one input size or declares
+    none worth shrinking. One measurement serves every engine and precision (it is a property of
+    the weights)."""
     fields = source.fields
     declared = int(fields.get("halo") or 0)
     if fields.get("fixed_size") or declared <= STEP:
         return declared
     rec = read_record(source)
     if rec is not None:
-        return int(rec["effective"])
+        return width_for(rec, precision)
     path = record_path(source.key(), declared)
     if log:
         log(f"measuring the context this model needs per side (once; kept in {path.parent})")
@@ -157,4 +191,4 @@ def measured_halo(source, engine: str, fp32_adapter=None, log: Callable[[str], N
         write_json(path, rec)  # atomic, and it makes the folder
     except (OSError, SrredsimError):
         pass  # a read-only cache only costs measuring again next time
-    return int(rec["effective"])
+    return width_for(rec, precision)

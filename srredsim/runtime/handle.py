@@ -714,7 +714,7 @@ class ModelArtifact:
             source.prepare(choice.engine, choice.precision, log)  # errors and progress now, in this thread
         if halo is None:
             fp32 = adapter if adapter is not None and adapter.precision == "fp32" else None
-            halo = measured_halo(source, choice.engine, fp32, log)
+            halo = measured_halo(source, choice.engine, fp32, log, precision=choice.precision)
         if adapter is None:
             if background and choice.engine == "openvino":
                 adapter = _OpeningEngine(choice.engine, choice.precision,
@@ -739,12 +739,13 @@ class ModelArtifact:
 
         return describe(self._live())
 
-    def measured_halo(self) -> int | None:
-        """The halo measured for this model (:mod:`srredsim.runtime.halo`), from the cache; None if not yet."""
-        from srredsim.runtime.halo import read_record
+    def measured_halo(self, precision: str = "fp32") -> int | None:
+        """The halo measured for this model (:mod:`srredsim.runtime.halo`) that an engine at
+        ``precision`` uses, from the cache; None if not yet measured."""
+        from srredsim.runtime.halo import read_record, width_for
 
         rec = read_record(self._live())
-        return None if rec is None else int(rec["effective"])
+        return None if rec is None else width_for(rec, precision)
 
     def close(self) -> None:
         """Remove the unpacked files, if any (once; later calls do nothing), after any engine
