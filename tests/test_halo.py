@@ -95,6 +95,32 @@ def test_reduced_precision_takes_the_narrowest_width_within_its_own_tolerance():
     assert width_for({"effective": 24, "max_rel_diff": {}}, "bf16") == 24
 
 
+def test_a_reduced_precision_width_holds_on_both_probes():
+    """A width is taken for bf16 only if the lifted probe agrees too: with a dim border band the
+    first probe alone passes narrower widths than the network's reach allows (here 4 px where
+    both probes need 12), by less than TOLERANCE but more than REDUCED_TOLERANCE."""
+    from srredsim.predict import predict_normalized
+    from srredsim.runtime.halo import REDUCED_TOLERANCE, measure, width_for
+
+    batch = (0.003 * np.random.default_rng(5).random((1, 48, 48, 2))).astype(np.float32)
+    batch[0, 16:32, 16:32] += np.random.default_rng(6).random((16, 16, 2)).astype(np.float32)
+    fn = _decaying_network()
+    rec = measure(fn, batch, declared=40)
+    bf16 = width_for(rec, "bf16")
+    x = batch[0]
+
+    def worst(width):  # recomputed here, over both probes
+        out = 0.0
+        for probe in (x, x + np.float32(1.0)):
+            ref = predict_normalized(fn, probe, tile=0, halo=40)
+            span = float(ref.max() - ref.min()) or 1.0
+            out = max(out, float(np.abs(predict_normalized(fn, probe, tile=0, halo=width) - ref).max()) / span)
+        return out
+
+    assert worst(bf16) <= REDUCED_TOLERANCE < worst(bf16 - 4)
+    assert rec["max_rel_diff"][str(bf16)] == worst(bf16)
+
+
 class _Source:
     """The part of a runtime source measured_halo reads."""
 
