@@ -74,13 +74,11 @@ def tolerance(precision: str) -> float:
 
 
 def width_for(rec: dict, precision: str = "fp32") -> int:
-    """The halo a measurement record gives an engine computing at ``precision``: its fp32
-    ``effective`` width, or for reduced precision the narrowest measured width whose difference
-    from the declared halo's result is within :func:`tolerance` (widths are measured narrowest
-    first, up to the effective one, so the record holds every width that could qualify)."""
+    """The halo a measurement record gives an engine computing at ``precision``: the narrowest
+    measured width whose difference from the declared halo's result is within :func:`tolerance`,
+    the fp32 ``effective`` width at most (widths are measured narrowest first, up to the effective
+    one, so the record holds every width that could qualify; for fp32 that is the effective one)."""
     effective = int(rec["effective"])
-    if precision == "fp32":
-        return effective
     tol = tolerance(precision)
     ok = [int(w) for w, d in (rec.get("max_rel_diff") or {}).items() if d <= tol and int(w) <= effective]
     return min(ok, default=effective)
