@@ -130,6 +130,7 @@ def estimate_noise(raw: np.ndarray, optics: OpticsConfig, block: int = 16) -> No
     ``photons = (mean − offset) / g`` (within ~15 % from 20 photons up; low light reads high by
     about the read noise² in photons). ``None`` when the OTF fills the spectrum or the noise does
     not grow with the signal."""
+    from srredsim.classical import ops
     from srredsim.optics import cutoff_cycles_per_um
 
     data = np.asarray(raw, np.float32)
@@ -144,7 +145,7 @@ def estimate_noise(raw: np.ndarray, optics: OpticsConfig, block: int = 16) -> No
         return None
     means, variances = [], []
     for frame in data:
-        noise = np.fft.irfft2(np.fft.rfft2(frame) * outside, s=(h, w))
+        noise = ops.irfft2(ops.rfft2(frame) * outside, (h, w))
         a = frame[border:border + hh, border:border + ww].reshape(hh // block, block, ww // block, block)
         b = noise[border:border + hh, border:border + ww].reshape(hh // block, block, ww // block, block)
         means.append(a.mean(axis=(1, 3)).ravel())

@@ -261,3 +261,28 @@ def test_predict_unpacks_a_zipped_package_once_and_removes_it(tmp_path, monkeypa
         pass
     with pytest.raises(SrredsimError, match="artifact was closed"):
         artifact.open(engine="onnx", precision="fp32")
+
+
+def test_predict_looks_at_the_stack_without_importing_scipy(tmp_path, trained_run):
+    """The first look before every prediction (the classical pattern estimator) runs on numpy alone
+    (srredsim.classical.ops): importing scipy.fft and scipy.ndimage took longer than the look
+    itself, on the command's critical path (benchmarks/classical_ops.py). Once the model's
+    conversion and measurements are cached, a `srredsim predict` process imports no scipy."""
+    from srredsim.cli import main
+    from srredsim.tiff import write_tiff
+
+    raw, _ = toy_pair(np.random.default_rng(3), size=64)
+    write_tiff(tmp_path / "raw.tif", raw)  # no pixel size: the model's optics, which it samples well
+    args = ["predict", str(trained_run), str(tmp_path / "raw.tif"), "-o", str(tmp_path / "sr.tif"), "--overwrite"]
+    assert main(args) == 0  # converts and measures once, into the session's cache
+    code = ("import sys\nfrom srredsim.cli import main\n"
+            f"rc = main({args!r})\n"
+            "print('looked' if 'srredsim.classical.core' in sys.modules else 'no look')\n"
+            "print(sorted(m for m in sys.modules if m.split('.')[0] == 'scipy'))\n"
+            "sys.exit(rc)\n")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=dict(os.environ),
+                          timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    looked, modules = proc.stdout.strip().splitlines()[-2:]
+    assert looked == "looked"
+    assert modules == "[]", f"imported by srredsim predict: {modules}"

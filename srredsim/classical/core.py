@@ -30,9 +30,8 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-import scipy.fft as sfft
-from scipy import ndimage
 
+from srredsim.classical import ops
 from srredsim.classical.params import AngleParams, ReconOptions, SimParams
 from srredsim.classical.pattern import JOINT_MIN_Z, find_peaks
 from srredsim.classical.pattern import _contrast as _peak_contrast
@@ -40,8 +39,6 @@ from srredsim.config import OpticsConfig
 from srredsim.errors import SrredsimError
 from srredsim.optics import (apodization, check_sampling, cutoff_fft_px, otf_profile,
                              sampling_warning)
-
-FFT_WORKERS = 1  # more workers did not speed up 512² / 1024² transforms on 2 cores
 
 
 @dataclass
@@ -229,9 +226,9 @@ class _AngleData:
 
     def __init__(self, frames: np.ndarray, phases: int, beams: int):
         self.real = separate_bands(frames, phases, beams)
-        self.spec = [sfft.fft2(self.real[0].astype(np.complex64), workers=FFT_WORKERS)]
+        self.spec = [ops.fft2(self.real[0].astype(np.complex64))]
         for c in self.real[1:]:
-            self.spec.append(sfft.fft2(c, workers=FFT_WORKERS))
+            self.spec.append(ops.fft2(c))
 
 
 def _snr_whiten(spec: np.ndarray, shells: np.ndarray, counts: np.ndarray, outside: np.ndarray,
@@ -252,7 +249,7 @@ def _band_coefficient(ang: _AngleData, band: int, kb: tuple[float, float], r: np
                       noise0: float) -> complex:
     """Complex correlation coefficient ``m e^{iφ}`` of band ``band`` shifted by ``kb``."""
     n = r.shape[0]
-    shifted = sfft.fft2(ang.real[band] * _ramp(n, kb, -1.0), workers=FFT_WORKERS)
+    shifted = ops.fft2(ang.real[band] * _ramp(n, kb, -1.0))
     r_sh = np.sqrt((fy + np.float32(kb[0])) ** 2 + (fx + np.float32(kb[1])) ** 2)
     otf = otf_profile(r / np.float32(kc_px), damping=opts.otf_damping)
     otf_sh = otf_profile(r_sh / np.float32(kc_px), damping=opts.otf_damping)
@@ -302,14 +299,12 @@ def estimate_parameters(data: np.ndarray, optics: OpticsConfig, opts: ReconOptio
         # Whiten both bands shell by shell and weight every shell by its signal amplitude
         # (power above the noise floor measured outside the OTF support): the correlation is
         # then not dominated by the few strongest low frequencies of the object.
-        wa = sfft.ifft2(_snr_whiten(ang.spec[0], shells, counts, outside, r, kc_px) * notch,
-                        workers=FFT_WORKERS)
-        wb = sfft.ifft2(_snr_whiten(ang.spec[top], shells, counts, outside, r, kc_px),
-                        workers=FFT_WORKERS)
-        corr = np.abs(sfft.fft2(np.conj(wa) * wb, workers=FFT_WORKERS))
+        wa = ops.ifft2(_snr_whiten(ang.spec[0], shells, counts, outside, r, kc_px) * notch)
+        wb = ops.ifft2(_snr_whiten(ang.spec[top], shells, counts, outside, r, kc_px))
+        corr = np.abs(ops.fft2(np.conj(wa) * wb))
         # keep peaks a few pixels wide (the pattern), drop broad clutter and single-pixel noise
-        corr = ndimage.gaussian_filter(corr, 1.0, mode="wrap")
-        corr -= ndimage.uniform_filter(corr, 9, mode="wrap")
+        corr = ops.gaussian_filter_wrap(corr, 1.0)
+        corr -= ops.uniform_filter_wrap(corr, 9)
         corrs.append(corr)
     r_lo, r_hi = opts.k_min * kc_px, min(opts.k_max * kc_px, n / 2 - 2)
     # the angles of a 2D-SIM system share one period and lie 180°/A apart: when their own peaks
@@ -333,8 +328,8 @@ def estimate_parameters(data: np.ndarray, optics: OpticsConfig, opts: ReconOptio
         # Sub-pixel: the correlation of band 0 weighted by the OTF with the highest band
         # unweighted (inside the support). Weighting that band by its OTF too would pull the
         # peak towards the centre, where the OTF is larger (a bias of ~0.015 px seen here).
-        pa = sfft.ifft2(ang.spec[0] * (otf * notch), workers=FFT_WORKERS)
-        pb = sfft.ifft2(ang.spec[top] * support, workers=FFT_WORKERS)
+        pa = ops.ifft2(ang.spec[0] * (otf * notch))
+        pb = ops.ifft2(ang.spec[top] * support)
         # noise power of band 0 per frequency, measured outside the OTF support
         noise0 = float(np.mean(np.abs(ang.spec[0][outside]) ** 2)) if np.any(outside) else 0.0
 
@@ -446,12 +441,12 @@ def reconstruct(raw: np.ndarray, optics: OpticsConfig, params: SimParams | dict 
     kc_px = cutoff_fft_px(optics, n)
     pixel_cyc = 1.0 / (n * optics.pixel_size_um)  # cycles/µm per FFT pixel
 
-    wf_spec = sfft.rfft2(data.mean(axis=0), workers=FFT_WORKERS)
+    wf_spec = ops.rfft2(data.mean(axis=0))
     wf_pad = np.zeros((n2, n + 1), np.complex64)
     h = n // 2
     wf_pad[:h, :h] = wf_spec[:h, :h]
     wf_pad[-h:, :h] = wf_spec[-h:, :h]
-    widefield = (sfft.irfft2(wf_pad, s=(n2, n2), workers=FFT_WORKERS) * 4).astype(np.float32)
+    widefield = (ops.irfft2(wf_pad, (n2, n2)) * 4).astype(np.float32)
 
     angles = [_AngleData(data[a * P:(a + 1) * P], P, B) for a in range(A)]
     if params is None:
@@ -489,16 +484,16 @@ def reconstruct(raw: np.ndarray, optics: OpticsConfig, params: SimParams | dict 
             if not m > 0:
                 continue
             weight = np.complex64(m * np.exp(-1j * ap.phases_rad[b - 1]))
-            spread = sfft.ifft2(_pad_full(ang.spec[b] * (w_otf * weight), n2), workers=FFT_WORKERS)
+            spread = ops.ifft2(_pad_full(ang.spec[b] * (w_otf * weight), n2))
             spread *= _ramp(n2, kb, -1.0)
             acc += 2 * spread.real
             for s in (1.0, -1.0):
                 rs = np.sqrt((gy + np.float32(s * kb[0])) ** 2 + (gx + np.float32(s * kb[1])) ** 2)
                 denom += np.float32(m * m) * _weight_and_power(rs, kc_px, opts, pixel_cyc)[1]
-    total = sfft.rfft2(acc, workers=FFT_WORKERS) + _pad_half(band0, n2)
+    total = ops.rfft2(acc) + _pad_half(band0, n2)
     apo = apodization(g / np.float32(opts.apo_cutoff * kc_px), opts.apo_bend).astype(np.float32)
     total *= apo / (denom + np.float32(opts.wiener ** 2))
-    sr = (sfft.irfft2(total, s=(n2, n2), workers=FFT_WORKERS) * 4).astype(np.float32)
+    sr = (ops.irfft2(total, (n2, n2)) * 4).astype(np.float32)
     params.background = bg
     _note_sampling(params, optics)
     return Reconstruction(sr=sr, widefield=widefield, params=params)

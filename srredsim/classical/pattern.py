@@ -30,7 +30,8 @@ import math
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy import ndimage
+
+from srredsim.classical.ops import bilinear_wrap, maximum_filter
 
 RADIUS_TOLERANCE = 0.03  # independent peaks agree when their periods are within 3 %
 ANGLE_TOLERANCE_DEG = 4.0  # ... and their directions within 4° of a multiple of 180°/A
@@ -109,11 +110,12 @@ def consistent(peaks: list[tuple[int, int]], angles: int) -> bool:
 
 
 def _polar(z: np.ndarray, radii: np.ndarray, thetas_deg: np.ndarray) -> np.ndarray:
-    n = z.shape[0]
+    """Maps ``(..., n, n)`` (periodic, FFT layout) resampled onto ``(..., radii, thetas)``."""
+    n = z.shape[-1]
     t = np.radians(thetas_deg)
     yy = (radii[:, None] * np.sin(t)[None, :]) % n
     xx = (radii[:, None] * np.cos(t)[None, :]) % n
-    return ndimage.map_coordinates(z, [yy.ravel(), xx.ravel()], order=1, mode="grid-wrap").reshape(yy.shape)
+    return bilinear_wrap(z, yy, xx)
 
 
 def joint_search(zmaps: list[np.ndarray], r_lo: float, r_hi: float) -> tuple[float, float, int, float]:
@@ -130,9 +132,8 @@ def joint_search(zmaps: list[np.ndarray], r_lo: float, r_hi: float) -> tuple[flo
     size_r = 2 * max(1, math.ceil(JOINT_RADIUS_WIDEN * r_mid / POLAR_STEP_PX)) + 1
     size_t = 2 * max(1, round(JOINT_ANGLE_WIDEN_DEG / dtheta)) + 1
     folded = []
-    for z in zmaps:
-        p = _polar(z, radii, thetas)
-        p = ndimage.maximum_filter(p, size=(size_r, size_t), mode=("nearest", "wrap"))
+    for p in _polar(np.stack(zmaps), radii, thetas):
+        p = maximum_filter(p, size=(size_r, size_t), mode=("nearest", "wrap"))
         folded.append(np.maximum(p[:, :half], p[:, half:]))  # k and -k: the same pattern
     best = None
     sums = []
