@@ -259,3 +259,39 @@ def test_an_opening_never_told_what_to_expect_starts_at_the_first_call_or_never(
     assert m.adapter._thread is not None and m.adapter._engine is None  # closed unopened: nothing compiled
     with pytest.raises(SrredsimError, match="engine was closed"):
         m.predict(raw)
+
+
+def test_a_fixed_size_compile_loads_from_openvinos_cache_the_second_time(run_dir, raw, tmp_path, monkeypatch):
+    """`srredsim predict` compiles for its first stack's size; that compile goes through OpenVINO's
+    model cache too (0.1 s instead of 0.2 s to open the full network for a 512² stack)."""
+    from srredsim.runtime import open_model
+    from srredsim.runtime.openvino_engine import OpenVinoEngine
+
+    monkeypatch.setenv("SRREDSIM_CACHE_DIR", str(tmp_path / "cache"))
+    with open_model(run_dir, engine="onnx", precision="fp32"):
+        pass  # the network converted to ONNX, into the cache
+    onnx_file, = (tmp_path / "cache" / "engines").glob("*.onnx")
+    x = (np.moveaxis(raw, 0, -1)[None] / raw.max()).astype(np.float32)
+    first = OpenVinoEngine(onnx_file, "fp32", shape=x.shape)
+    second = OpenVinoEngine(onnx_file, "fp32", shape=x.shape)
+    assert first.fixed_shape == second.fixed_shape == x.shape
+    assert not first.compiled.get_property("LOADED_FROM_CACHE")
+    assert second.compiled.get_property("LOADED_FROM_CACHE")
+    assert len(list((tmp_path / "cache" / "openvino").iterdir())) == 1
+    assert np.array_equal(first.predict(x), second.predict(x))
+
+
+def test_openvinos_cache_keeps_its_newest_entries_within_the_limit(tmp_path):
+    import os
+
+    from srredsim.runtime.openvino_engine import prune_compile_cache
+
+    for i in range(5):
+        entry = tmp_path / f"{i}.blob"
+        entry.write_bytes(b"x" * 100)
+        os.utime(entry, (1000 + i, 1000 + i))  # written in the order of their names
+    assert sorted(p.name for p in prune_compile_cache(tmp_path, limit=250)) == ["0.blob", "1.blob", "2.blob"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["3.blob", "4.blob"]
+    assert prune_compile_cache(tmp_path, limit=10) == [tmp_path / "3.blob"]  # the newest stays, even alone
+    assert [p.name for p in tmp_path.iterdir()] == ["4.blob"]
+    assert prune_compile_cache(tmp_path / "missing") == []
