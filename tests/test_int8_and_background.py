@@ -180,7 +180,7 @@ def test_an_error_while_opening_in_the_background_reaches_the_first_call(run_dir
 
     started = threading.Event()
 
-    def broken(self, engine, precision, shape=None):
+    def broken(self, engine, precision, shape=None, discard=0):
         started.set()
         raise SrredsimError("OpenVINO cannot compile it (test)")
 

@@ -240,7 +240,7 @@ def test_auto_survives_an_engine_that_cannot_run(run_dir, tmp_path, monkeypatch)
     monkeypatch.setenv("SRREDSIM_CACHE_DIR", str(tmp_path / "cache"))
     real = handle._onnx_file_engine
 
-    def no_openvino(engine, path, precision, shape=None):
+    def no_openvino(engine, path, precision, shape=None, discard=0):
         if engine == "openvino":
             raise RuntimeError("no CPU plugin")
         return real(engine, path, precision, shape)

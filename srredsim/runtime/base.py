@@ -39,9 +39,12 @@ class Engine:
     def __call__(self, batch: np.ndarray) -> np.ndarray:
         return self.predict(batch)
 
-    def expect(self, shapes) -> None:
+    def expect(self, shapes, discard: int = 0) -> None:
         """The batch shapes ``(B, h, w, C)`` the next calls will have, for an engine that prepares
-        per shape (an OpenVINO engine still opening compiles for a single one); any shape still runs."""
+        per shape (an OpenVINO engine still opening compiles for a single one); any shape still runs.
+        ``discard``: input pixels per side of every window whose output the caller throws away; an
+        engine may leave that band of its output zero (OpenVINO skips computing most of it,
+        :mod:`srredsim.runtime.trim`)."""
 
     def device(self) -> str:
         """Where the arithmetic runs, in words (``CPU`` or the accelerator's name)."""

@@ -133,7 +133,9 @@ class ModelHandle:
         halo = self.halo if halo is None else halo
         shapes = window_shapes(shape_hw, tile, halo, multiple=self.size_multiple, border=border,
                                batch_size=batch_size)
-        self.adapter.expect([(b, h, w, self.frames) for b, h, w in shapes])
+        # with the image extended by the halo, every window's outer halo band is cut from the result
+        # (the extension itself, or the part of a tile that its neighbour predicts)
+        self.adapter.expect([(b, h, w, self.frames) for b, h, w in shapes], discard=halo if border else 0)
 
     def describe(self) -> str:
         """One line: the model, the engine and precision that run it, the CPU path, why."""
@@ -168,9 +170,12 @@ class _Source:
         self._engine_files: dict[bool, Path] = {}  # int8 or not -> the file onnx/openvino engines read
         self._key: str | None = None
 
-    def open_engine(self, engine: str, precision: str, shape: tuple[int, ...] | None = None) -> Engine:
+    def open_engine(self, engine: str, precision: str, shape: tuple[int, ...] | None = None,
+                    discard: int = 0) -> Engine:
         """``shape``: the one batch shape the first calls will have, for an engine that compiles per
-        size (OpenVINO; the others ignore it)."""
+        size (OpenVINO; the others ignore it). ``discard``: input pixels per side of every such
+        window whose output the caller throws away (OpenVINO then skips computing most of them,
+        :mod:`srredsim.runtime.trim`)."""
         raise NotImplementedError
 
     def key(self) -> str:
@@ -365,7 +370,8 @@ class _RunSource(_Source):
             sampling=ModelSampling.from_config(cfg), scale=cfg.model.scale), cfg.optics)
         self.run, self.which = run, which
 
-    def open_engine(self, engine: str, precision: str, shape: tuple[int, ...] | None = None) -> Engine:
+    def open_engine(self, engine: str, precision: str, shape: tuple[int, ...] | None = None,
+                    discard: int = 0) -> Engine:
         from srredsim.runtime import conversions
 
         if engine == "keras":
@@ -376,7 +382,7 @@ class _RunSource(_Source):
             from srredsim.runtime.savedmodel_engine import SavedModelEngine
 
             return SavedModelEngine(conversions.cached_savedmodel(self.run, self.which), precision=precision)
-        return _onnx_file_engine(engine, self.engine_file(precision), precision, shape)
+        return _onnx_file_engine(engine, self.engine_file(precision), precision, shape, discard)
 
     def onnx_file(self) -> Path:
         from srredsim.runtime import conversions
@@ -389,13 +395,14 @@ class _RunSource(_Source):
         return run_key(self.run, self.which)
 
 
-def _onnx_file_engine(engine: str, path: Path, precision: str, shape: tuple[int, ...] | None = None) -> Engine:
+def _onnx_file_engine(engine: str, path: Path, precision: str, shape: tuple[int, ...] | None = None,
+                      discard: int = 0) -> Engine:
     """The onnx or openvino engine on ``path`` (:meth:`_Source.engine_file`); OpenVINO compiled for
-    ``shape`` when given."""
+    ``shape`` when given, skipping the ``discard`` band (:meth:`_Source.open_engine`)."""
     if engine == "openvino":
         from srredsim.runtime.openvino_engine import OpenVinoEngine
 
-        return OpenVinoEngine(path, precision, shape=shape)
+        return OpenVinoEngine(path, precision, shape=shape, discard=discard)
     from srredsim.runtime.onnx_engine import OnnxEngine
 
     return OnnxEngine(path, precision)
@@ -421,8 +428,9 @@ class _OnnxSource(_Source):
                                 f"{fields['frames']} frames")
         super().__init__(path, path.stem, fields, _meta_optics(meta))
 
-    def open_engine(self, engine: str, precision: str, shape: tuple[int, ...] | None = None) -> Engine:
-        return _onnx_file_engine(engine, self.engine_file(precision), precision, shape)
+    def open_engine(self, engine: str, precision: str, shape: tuple[int, ...] | None = None,
+                    discard: int = 0) -> Engine:
+        return _onnx_file_engine(engine, self.engine_file(precision), precision, shape, discard)
 
     def onnx_file(self) -> Path:
         return self.path
@@ -446,7 +454,8 @@ class _SavedModelSource(_Source):
         super().__init__(origin, origin.name, _meta_fields(meta, channels), _meta_optics(meta))
         self.folder = folder
 
-    def open_engine(self, engine: str, precision: str, shape: tuple[int, ...] | None = None) -> Engine:
+    def open_engine(self, engine: str, precision: str, shape: tuple[int, ...] | None = None,
+                    discard: int = 0) -> Engine:
         from srredsim.runtime.savedmodel_engine import SavedModelEngine
 
         return SavedModelEngine(self.folder, self.signature, precision)
@@ -476,7 +485,8 @@ class _PackageSource(_Source):
         super().__init__(origin, str(rdf.get("name") or origin.stem), _meta_fields(meta), _meta_optics(meta))
         self.folder, self.origin, self.test_file = folder, origin, test_input_file(folder, rdf)
 
-    def open_engine(self, engine: str, precision: str, shape: tuple[int, ...] | None = None) -> Engine:
+    def open_engine(self, engine: str, precision: str, shape: tuple[int, ...] | None = None,
+                    discard: int = 0) -> Engine:
         src = self.files[engine]
         if engine == "keras":
             from srredsim.runtime.keras_engine import KerasEngine
@@ -494,7 +504,7 @@ class _PackageSource(_Source):
                 return SavedModelEngine(sm, precision=precision)
             finally:
                 shutil.rmtree(sm, ignore_errors=True)  # the variables are in memory once loaded
-        return _onnx_file_engine(engine, self.engine_file(precision), precision, shape)
+        return _onnx_file_engine(engine, self.engine_file(precision), precision, shape, discard)
 
     def onnx_file(self) -> Path:
         if "openvino" not in self.files:
@@ -578,7 +588,8 @@ class _OpeningEngine(Engine):
     error while opening is raised by the first call."""
 
     def __init__(self, name: str, precision: str, opener: Callable[..., Engine], keep: object = None):
-        """``opener(shape)`` opens the engine (``shape``: the one batch shape expected, or None).
+        """``opener(shape, discard)`` opens the engine (``shape``: the one batch shape expected, or
+        None; ``discard``: the band of each window the caller throws away, :meth:`expect`).
         ``keep``: an object to hold on to until the engine is open (the artifact whose unpacked
         files the thread reads: dropped earlier, its finalizer would delete them mid-compile)."""
         import threading
@@ -591,24 +602,25 @@ class _OpeningEngine(Engine):
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
 
-    def expect(self, shapes) -> None:
+    def expect(self, shapes, discard: int = 0) -> None:
         """Start opening, for ``shapes[0]`` when it is the only batch shape the prediction will
         have (a whole image, or tiles of one size), else for any shape; later calls do nothing."""
         shapes = [tuple(int(d) for d in s) for s in shapes]
-        self._start(shapes[0] if len(shapes) == 1 else None)
+        self._start(shapes[0] if len(shapes) == 1 else None, discard if len(shapes) == 1 else 0)
 
-    def _start(self, shape) -> None:
+    def _start(self, shape, discard: int = 0) -> None:
         import threading
 
         with self._lock:
             if self._thread is None:
                 # not a daemon: an interpreter leaving while a native compile runs would crash on exit
-                self._thread = threading.Thread(target=self._open, args=(shape,), name="srredsim-open-engine")
+                self._thread = threading.Thread(target=self._open, args=(shape, discard),
+                                                name="srredsim-open-engine")
                 self._thread.start()
 
-    def _open(self, shape) -> None:
+    def _open(self, shape, discard: int) -> None:
         try:
-            self._engine = self._opener(shape)
+            self._engine = self._opener(shape, discard)
         except BaseException as exc:  # handed to the caller by the first call
             self._error = exc
         finally:
@@ -718,7 +730,8 @@ class ModelArtifact:
         if adapter is None:
             if background and choice.engine == "openvino":
                 adapter = _OpeningEngine(choice.engine, choice.precision,
-                                         lambda shape: source.open_engine(choice.engine, choice.precision, shape),
+                                         lambda shape, discard: source.open_engine(choice.engine, choice.precision,
+                                                                                   shape, discard),
                                          keep=self)
                 self._opening.append(adapter)
             else:

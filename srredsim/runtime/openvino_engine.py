@@ -160,12 +160,17 @@ class OpenVinoEngine(Engine):
     name = "openvino"
     precisions = ("fp32", "bf16", "int8")
 
-    def __init__(self, path: Path, precision: str = "fp32", shape: tuple[int, ...] | None = None):
+    def __init__(self, path: Path, precision: str = "fp32", shape: tuple[int, ...] | None = None,
+                 discard: int = 0):
         """``path``: an ONNX file (fp32, bf16) or the int8 ``.xml`` :mod:`srredsim.runtime.quantize` made.
-        ``shape``: compile for this one batch shape ``(B, h, w, C)`` (others still run; see above)."""
+        ``shape``: compile for this one batch shape ``(B, h, w, C)`` (others still run; see above).
+        ``discard``: with ``shape``, the input pixels per side of each window whose output the
+        caller throws away: the network skips computing most of that band
+        (:func:`srredsim.runtime.trim.trim_discarded_border`) and its output there is zero."""
         super().__init__(precision)
         path = Path(path)
         self._path, self._dynamic = path, None
+        self.trimmed, self._pad = 0, None  # input pixels per side not computed; the output's zero border
         c = core()
         if (self.precision == "int8") != (path.suffix == ".xml"):
             raise SrredsimError(f"{path}: the openvino engine runs int8 from a quantised .xml and fp32/bf16 "
@@ -189,11 +194,14 @@ class OpenVinoEngine(Engine):
         self.fixed_shape = None if shape is None else tuple(int(d) for d in shape)
         if self.fixed_shape is not None:
             b, h, w, ch = self.fixed_shape
+            target = [b, ch, h, w] if self.nchw else [b, h, w, ch]
             try:
-                model.reshape([b, ch, h, w] if self.nchw else [b, h, w, ch])
+                model.reshape(target)
             except Exception:  # a shape this network cannot take: dynamic, and the call says why
                 self.fixed_shape = None
                 model = c.read_model(str(path))
+            else:
+                model = self._trim(model, discard, target)
         self.compiled = self._compile(model)
         ran = str(self.compiled.get_property("INFERENCE_PRECISION_HINT"))
         if HINTS[hint] not in ran and not (hint == "fp32" and "float32" in ran) \
@@ -201,6 +209,32 @@ class OpenVinoEngine(Engine):
             raise SrredsimError(f"OpenVINO compiled the model in {ran}, not {hint}")
         self.threads = int(self.compiled.get_property("INFERENCE_NUM_THREADS"))
         self._request = self.compiled.create_infer_request()
+
+    def _trim(self, model, discard: int, shape: list[int]):
+        """``model`` (reshaped to ``shape``) without the layers' work on the discarded band, where
+        it has the form :mod:`srredsim.runtime.trim` rewrites; else the whole network."""
+        if discard <= 0:
+            return model
+        from srredsim.runtime.trim import trim_discarded_border
+
+        before = model.outputs[0].get_partial_shape().to_shape()
+        try:
+            trimmed = trim_discarded_border(model, discard)
+            after = model.outputs[0].get_partial_shape().to_shape()
+        except Exception:  # a graph the rewrite did not foresee
+            trimmed = -1
+        axes = (2, 3) if self.nchw else (1, 2)
+        if trimmed > 0:
+            cut = [(before[a] - after[a]) // 2 for a in axes]
+            if all(before[a] - after[a] == 2 * k > 0 for a, k in zip(axes, cut)):
+                self.trimmed = trimmed
+                self._pad = ((0, 0), (cut[0], cut[0]), (cut[1], cut[1]), (0, 0))  # in NHWC
+                return model
+        if trimmed == 0:
+            return model  # left as it was
+        whole = core().read_model(str(self._path))  # failed half-way, or not the promised shape
+        whole.reshape(shape)
+        return whole
 
     def _compile(self, model):
         cache = compile_cache()
@@ -231,6 +265,8 @@ class OpenVinoEngine(Engine):
         y = np.asarray(request.infer({0: np.ascontiguousarray(x)})[0])
         if self.nchw:
             y = np.transpose(y, (0, 2, 3, 1))
+        if self._pad is not None and request is self._request:  # the trimmed network: a zero border
+            y = np.pad(y, self._pad)
         return y
 
     def close(self) -> None:
