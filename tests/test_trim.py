@@ -120,3 +120,36 @@ def test_without_the_mirrored_border_nothing_is_trimmed(run_dir, raw):
         engine = m.adapter.wait()
         assert engine.fixed_shape is not None and engine.trimmed == 0
         assert np.array_equal(m.predict(raw, border=None), ref)
+
+
+def test_a_prepared_network_is_compiled_from_the_cache_without_reading_the_model(onnx_file, tmp_path,
+                                                                                  monkeypatch):
+    """The fixed-size, trimmed network is saved once (openvino-fixed/ in the user cache); the next
+    engine for that source, size and band compiles it from the file, which OpenVINO finds in its
+    own cache, and never reads, reshapes or trims the network again."""
+    from srredsim.runtime import openvino_engine as ove
+
+    monkeypatch.setenv("SRREDSIM_CACHE_DIR", str(tmp_path / "cache"))
+    shape, x = (1, 64, 64, 15), np.random.default_rng(1).random((1, 64, 64, 15)).astype(np.float32)
+    first = ove.OpenVinoEngine(onnx_file, "fp32", shape=shape, discard=12)
+    saved = sorted(p.suffix for p in (tmp_path / "cache" / "openvino-fixed").iterdir())
+    assert saved == [".bin", ".json", ".xml"] and first.trimmed == 10
+
+    def no_reading(self, path):
+        raise AssertionError("read the network again")
+
+    monkeypatch.setattr(ove.OpenVinoEngine, "_read", no_reading)
+    second = ove.OpenVinoEngine(onnx_file, "fp32", shape=shape, discard=12)
+    assert second.compiled.get_property("LOADED_FROM_CACHE")
+    assert (second.trimmed, second._pad, second.nchw, second.channels) == \
+        (first.trimmed, first._pad, first.nchw, first.channels)
+    assert np.array_equal(second.predict(x), first.predict(x))
+    monkeypatch.undo()
+    monkeypatch.setenv("SRREDSIM_CACHE_DIR", str(tmp_path / "cache"))
+    # another band, another entry; an incomplete entry is made again
+    assert ove._prepared_path(onnx_file, shape, 8) != ove._prepared_path(onnx_file, shape, 12)
+    entry = ove._prepared_path(onnx_file, shape, 12)
+    entry.with_suffix(".json").unlink()
+    assert ove._read_prepared(entry) is None
+    third = ove.OpenVinoEngine(onnx_file, "fp32", shape=shape, discard=12)
+    assert third.trimmed == 10 and ove._read_prepared(entry) is not None
