@@ -146,8 +146,12 @@ def test_a_prepared_network_is_compiled_from_the_cache_without_reading_the_model
     assert np.array_equal(second.predict(x), first.predict(x))
     monkeypatch.undo()
     monkeypatch.setenv("SRREDSIM_CACHE_DIR", str(tmp_path / "cache"))
-    # another band, another entry; an incomplete entry is made again
+    # another band, another entry; the same network elsewhere (a package unpacked anew), the same
+    # entry; an incomplete entry is made again
     assert ove._prepared_path(onnx_file, shape, 8) != ove._prepared_path(onnx_file, shape, 12)
+    copy = tmp_path / "elsewhere.onnx"
+    copy.write_bytes(onnx_file.read_bytes())
+    assert ove._prepared_path(copy, shape, 12) == ove._prepared_path(onnx_file, shape, 12)
     entry = ove._prepared_path(onnx_file, shape, 12)
     entry.with_suffix(".json").unlink()
     assert ove._read_prepared(entry) is None

@@ -108,22 +108,24 @@ PREPARED_VERSION = 1
 
 def _prepared_path(source: Path, shape: tuple[int, ...], discard: int) -> Path | None:
     """Where the fixed-size (and trimmed) network for ``source`` is kept: the per-user cache's
-    ``openvino-fixed/<key>.xml``, the key naming the source file (path, size, time), the shape,
-    the discarded band, this format and OpenVINO's version. None when the cache is unusable."""
+    ``openvino-fixed/<key>.xml``, the key naming the source's content (a package's weights are
+    unpacked into a new folder each run; hashing the full network takes ~5 ms), the shape, the
+    discarded band, this format and OpenVINO's version. None when the cache is unusable."""
     import hashlib
 
+    digest = hashlib.sha256()
     try:
         from srredsim.cache import cache_dir
 
-        st = source.stat()
+        for part in (source, source.with_suffix(".bin")) if source.suffix == ".xml" else (source,):
+            digest.update(part.read_bytes())
         folder = cache_dir("openvino-fixed")
     except OSError:
         return None
     import openvino
 
-    what = (f"{source.resolve()}|{st.st_size}|{st.st_mtime_ns}|{shape}|{discard}|{PREPARED_VERSION}|"
-            f"{openvino.get_version()}")
-    return folder / (hashlib.sha256(what.encode()).hexdigest()[:20] + ".xml")
+    digest.update(f"|{shape}|{discard}|{PREPARED_VERSION}|{openvino.get_version()}".encode())
+    return folder / (digest.hexdigest()[:20] + ".xml")
 
 
 def _read_prepared(xml: Path | None) -> dict | None:
