@@ -157,3 +157,7 @@ def test_a_prepared_network_is_compiled_from_the_cache_without_reading_the_model
     assert ove._read_prepared(entry) is None
     third = ove.OpenVinoEngine(onnx_file, "fp32", shape=shape, discard=12)
     assert third.trimmed == 10 and ove._read_prepared(entry) is not None
+    entry.write_text("not a network")  # damaged: OpenVINO cannot compile it; made again
+    fourth = ove.OpenVinoEngine(onnx_file, "fp32", shape=shape, discard=12)
+    assert fourth.trimmed == 10 and np.array_equal(fourth.predict(x), first.predict(x))
+    assert "not a network" not in entry.read_text()

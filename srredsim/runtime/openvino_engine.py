@@ -150,7 +150,6 @@ def _save_prepared(model, xml: Path | None, info: dict) -> bool:
     reshaping and trimming the network again (0.07-0.1 s, and less of the interpreter held
     while the stack is checked). Old entries are pruned as OpenVINO's own cache is."""
     import json
-    import os
 
     if xml is None:
         return False
@@ -254,9 +253,15 @@ class OpenVinoEngine(Engine):
         prepared = None if self.fixed_shape is None else _prepared_path(path, self.fixed_shape, discard)
         info = _read_prepared(prepared)
         if info is not None:  # made by an earlier run: OpenVINO loads it from its cache without reading it
+            try:
+                self.compiled = self._compile(str(prepared))
+            except SrredsimError:  # a damaged entry: made again below
+                info = None
+                for part in (prepared, prepared.with_suffix(".bin"), prepared.with_suffix(".json")):
+                    part.unlink(missing_ok=True)
+        if info is not None:
             self.nchw, self.channels, self.trimmed = info["nchw"], info["channels"], info["trimmed"]
             self._pad = None if info["pad"] is None else tuple(tuple(p) for p in info["pad"])
-            self.compiled = self._compile(str(prepared))
         else:
             model = self._read(path)
             if self.fixed_shape is not None:
