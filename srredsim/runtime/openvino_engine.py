@@ -113,19 +113,19 @@ def _prepared_path(source: Path, shape: tuple[int, ...], discard: int) -> Path |
     discarded band, this format and OpenVINO's version. None when the cache is unusable."""
     import hashlib
 
-    digest = hashlib.sha256()
+    import openvino
+
+    from srredsim.runtime.conversions import file_hash
+
+    digest = hashlib.sha256(f"{shape}|{discard}|{PREPARED_VERSION}|{openvino.get_version()}|".encode())
     try:
         from srredsim.cache import cache_dir
 
         for part in (source, source.with_suffix(".bin")) if source.suffix == ".xml" else (source,):
-            digest.update(part.read_bytes())
-        folder = cache_dir("openvino-fixed")
+            key = file_hash(part, digest)  # the digest accumulates over the parts
+        return cache_dir("openvino-fixed") / f"{key}.xml"
     except OSError:
         return None
-    import openvino
-
-    digest.update(f"|{shape}|{discard}|{PREPARED_VERSION}|{openvino.get_version()}".encode())
-    return folder / (digest.hexdigest()[:20] + ".xml")
 
 
 def _read_prepared(xml: Path | None) -> dict | None:
@@ -149,41 +149,35 @@ def _save_prepared(model, xml: Path | None, info: dict) -> bool:
     compiles from the file: OpenVINO then loads it from its cache in 0.08 s without reading,
     reshaping and trimming the network again (0.07-0.1 s, and less of the interpreter held
     while the stack is checked). Old entries are pruned as OpenVINO's own cache is."""
-    import json
+    from srredsim.errors import write_json
 
     if xml is None:
         return False
     ov = _import_openvino()
     tmp = xml.with_name(f"{xml.stem}.{os.getpid()}.tmp.xml")
     try:
-        ov.save_model(model, str(tmp), compress_to_fp16=False)
+        ov.save_model(model, str(tmp), compress_to_fp16=False)  # writes the .xml and its .bin together
         os.replace(tmp.with_suffix(".bin"), xml.with_suffix(".bin"))
         os.replace(tmp, xml)
-        text = json.dumps({**info, "version": PREPARED_VERSION})
-        tmp.with_suffix(".json").write_text(text)
-        os.replace(tmp.with_suffix(".json"), xml.with_suffix(".json"))
-    except (OSError, RuntimeError):
-        for leftover in (tmp, tmp.with_suffix(".bin"), tmp.with_suffix(".json")):
+        write_json(xml.with_suffix(".json"), {**info, "version": PREPARED_VERSION})
+    except (OSError, RuntimeError, SrredsimError):
+        for leftover in (tmp, tmp.with_suffix(".bin")):
             leftover.unlink(missing_ok=True)
         return False
     prune_compile_cache(xml.parent)
     return True
 
 
-def prune_compile_cache(folder: Path | None = None, limit: int = COMPILE_CACHE_LIMIT) -> list[Path]:
-    """Delete the oldest entries (by the time they were written) of OpenVINO's model cache until
-    the rest fits in ``limit`` bytes; the newest entry always stays. Returns what was deleted. A
-    file that cannot be removed (in use elsewhere, read-only folder) is left: the cache is only a
-    speed-up."""
-    if folder is None:
-        folder = Path(compile_cache().get("CACHE_DIR", ""))
-        if not folder.name:
-            return []
+def prune_compile_cache(folder: Path, limit: int = COMPILE_CACHE_LIMIT) -> list[Path]:
+    """Delete the oldest files (by the time they were written) of a cache folder (OpenVINO's model
+    cache, ``openvino-fixed/``) until the rest fits in ``limit`` bytes; the newest always stays.
+    Returns what was deleted. A file that cannot be removed (in use elsewhere, read-only folder)
+    is left: the cache is only a speed-up."""
     try:
-        entries = sorted(((e.stat().st_mtime, e.stat().st_size, Path(e.path)) for e in os.scandir(folder)
-                          if e.is_file()), reverse=True)
+        stats = [(e.stat(), Path(e.path)) for e in os.scandir(folder) if e.is_file()]
     except OSError:
         return []
+    entries = sorted(((st.st_mtime, st.st_size, path) for st, path in stats), reverse=True)
     removed, total = [], 0
     for i, (_, size, path) in enumerate(entries):
         total += size
@@ -335,7 +329,7 @@ class OpenVinoEngine(Engine):
                                                            "PERFORMANCE_HINT": "LATENCY", **cache})
         except Exception as exc:
             raise SrredsimError(f"{self._path}: OpenVINO cannot compile it ({type(exc).__name__}: {exc})") from None
-        if cache:
+        if cache and not compiled.get_property("LOADED_FROM_CACHE"):  # a new entry was written
             prune_compile_cache(Path(cache["CACHE_DIR"]))
         return compiled
 
