@@ -64,18 +64,29 @@ def _padded(x: np.ndarray, axis: int, before: int, after: int, mode: str) -> np.
     return np.pad(x, pad, mode={"wrap": "wrap", "nearest": "edge"}[mode])
 
 
-def _shifted_sum(ext: np.ndarray, axis: int, n: int, taps: np.ndarray) -> np.ndarray:
-    """``sum_j taps[j] * ext[j : j + n]`` along ``axis`` (a correlation over an extended array)."""
-    def part(j):
-        sl = [slice(None)] * ext.ndim
-        sl[axis] = slice(j, j + n)
-        return ext[tuple(sl)]
-    acc = taps[0] * part(0)
-    tmp = np.empty_like(acc)
-    for j in range(1, taps.size):
-        np.multiply(part(j), taps[j], out=tmp)
-        acc += tmp
-    return acc
+def _shifted(ext: np.ndarray, axis: int, start: int, n: int) -> np.ndarray:
+    """The view ``ext[start : start + n]`` along ``axis``."""
+    index = [slice(None)] * ext.ndim
+    index[axis] = slice(start, start + n)
+    return ext[tuple(index)]
+
+
+def _correlate_wrap(x: np.ndarray, taps: np.ndarray, before: int) -> np.ndarray:
+    """``x`` (2-D) correlated with ``taps`` along each axis in turn, periodic borders, the window
+    reaching ``before`` pixels back (scipy's origin 0); float64 arithmetic, each pass rounded to
+    ``x``'s type, as scipy.ndimage does."""
+    after = taps.size - 1 - before
+    out = np.asarray(x)
+    for axis in (0, 1):
+        ext = _padded(out.astype(np.float64), axis, before, after, "wrap")
+        n = out.shape[axis]
+        acc = taps[0] * _shifted(ext, axis, 0, n)
+        tmp = np.empty_like(acc)
+        for j in range(1, taps.size):
+            np.multiply(_shifted(ext, axis, j, n), taps[j], out=tmp)
+            acc += tmp
+        out = acc.astype(x.dtype)
+    return out
 
 
 def gaussian_filter_wrap(x: np.ndarray, sigma: float, truncate: float = 4.0) -> np.ndarray:
@@ -83,24 +94,14 @@ def gaussian_filter_wrap(x: np.ndarray, sigma: float, truncate: float = 4.0) -> 
     mode="wrap")``: the kernel reaches ``int(truncate*sigma + 0.5)`` pixels and sums to 1."""
     radius = int(truncate * float(sigma) + 0.5)
     taps = np.exp(-0.5 * (np.arange(-radius, radius + 1) / float(sigma)) ** 2)
-    taps /= taps.sum()
-    out = np.asarray(x)
-    for axis in (0, 1):
-        ext = _padded(out.astype(np.float64), axis, radius, radius, "wrap")
-        out = _shifted_sum(ext, axis, out.shape[axis], taps).astype(x.dtype)
-    return out
+    return _correlate_wrap(x, taps / taps.sum(), radius)
 
 
 def uniform_filter_wrap(x: np.ndarray, size: int) -> np.ndarray:
     """Mean over a ``size`` x ``size`` window with periodic borders, as
     ``ndimage.uniform_filter(x, size, mode="wrap")``."""
-    before, after = _window(size)
-    taps = np.full(size, 1.0 / size)
-    out = np.asarray(x)
-    for axis in (0, 1):
-        ext = _padded(out.astype(np.float64), axis, before, after, "wrap")
-        out = _shifted_sum(ext, axis, out.shape[axis], taps).astype(x.dtype)
-    return out
+    before, _ = _window(size)
+    return _correlate_wrap(x, np.full(size, 1.0 / size), before)
 
 
 def maximum_filter(x: np.ndarray, size: tuple[int, int], mode: tuple[str, str]) -> np.ndarray:
@@ -113,12 +114,9 @@ def maximum_filter(x: np.ndarray, size: tuple[int, int], mode: tuple[str, str]) 
             continue
         ext = _padded(out, axis, before, after, mode[axis])
         n = out.shape[axis]
-        sl = [slice(None)] * ext.ndim
-        sl[axis] = slice(0, n)
-        out = ext[tuple(sl)].copy()
+        out = _shifted(ext, axis, 0, n).copy()
         for j in range(1, before + after + 1):
-            sl[axis] = slice(j, j + n)
-            np.maximum(out, ext[tuple(sl)], out=out)
+            np.maximum(out, _shifted(ext, axis, j, n), out=out)
     return out
 
 
