@@ -98,6 +98,22 @@ def make_tiny_run(path: Path, normalization: dict | None = None, filters: int = 
     return path
 
 
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory) -> Path:
+    """A seeded tiny SR-REDSIM run folder (8 filters, depth 2, positive biases: its output is not
+    all zero) for the engine tests, one per test module."""
+    return make_tiny_run(tmp_path_factory.mktemp("tiny") / "tiny", filters=8, depth=2, positive_biases=True)
+
+
+@pytest.fixture(scope="module")
+def tiny_stack(tiny_run) -> np.ndarray:
+    """A synthetic 15 x 64² raw stack at ``tiny_run``'s optics."""
+    from srredsim.config import RunConfig
+    from srredsim.export.testdata import synthetic_raw_stack
+
+    return synthetic_raw_stack(RunConfig.load(tiny_run).optics, 64, seed=5)
+
+
 def write_toy_folder(root: Path, n_train: int = 4, n_test: int = 0, size: int = 32, seed: int = 0,
                      angles: int = 3, phases: int = 5, pixel_size_um: float = 0.08) -> Path:
     from srredsim.tiff import write_sr_image, write_tiff

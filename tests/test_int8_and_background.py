@@ -5,41 +5,26 @@ from __future__ import annotations
 
 import sys
 import threading
-from pathlib import Path
 
 import numpy as np
 import pytest
 
-from conftest import make_tiny_run
 from srredsim.errors import SrredsimError
 
 
-@pytest.fixture(scope="module")
-def run_dir(tmp_path_factory) -> Path:
-    return make_tiny_run(tmp_path_factory.mktemp("int8") / "tiny", filters=8, depth=2, positive_biases=True)
-
-
-@pytest.fixture(scope="module")
-def raw(run_dir):
-    from srredsim.config import RunConfig
-    from srredsim.export.testdata import synthetic_raw_stack
-
-    return synthetic_raw_stack(RunConfig.load(run_dir).optics, 64, seed=5)
-
-
-def test_int8_runs_a_quantised_copy_close_to_fp32_made_once(run_dir, raw, tmp_path, monkeypatch, capsys):
+def test_int8_runs_a_quantised_copy_close_to_fp32_made_once(tiny_run, tiny_stack, tmp_path, monkeypatch, capsys):
     from srredsim.runtime import open_model, quantize
     from srredsim.runtime.choice import psnr_db
 
     monkeypatch.setenv("SRREDSIM_CACHE_DIR", str(tmp_path / "cache"))
-    with open_model(run_dir, engine="openvino", precision="fp32") as m:
-        ref = m.predict(raw)
+    with open_model(tiny_run, engine="openvino", precision="fp32") as m:
+        ref = m.predict(tiny_stack)
     capsys.readouterr()
     lines: list[str] = []
-    with open_model(run_dir, precision="int8", log=lines.append) as m:  # the engine follows from the precision
+    with open_model(tiny_run, precision="int8", log=lines.append) as m:  # the engine follows from the precision
         assert (m.engine, m.precision) == ("openvino", "int8") and "openvino int8" in m.describe()
         assert "(as asked)" in m.describe()
-        y = m.predict(raw)
+        y = m.predict(tiny_stack)
     assert any("quantising the network to int8" in s for s in lines)
     assert capsys.readouterr().out == ""  # NNCF's progress bars stay off stdout (srredsim's result lines)
     assert y.shape == ref.shape and np.all(np.isfinite(y))
@@ -52,8 +37,8 @@ def test_int8_runs_a_quantised_copy_close_to_fp32_made_once(run_dir, raw, tmp_pa
         raise AssertionError("quantised again")
 
     monkeypatch.setattr(quantize, "quantize", refuse)  # the second open reads the cache
-    with open_model(run_dir, precision="int8") as m:
-        assert np.array_equal(m.predict(raw), y)
+    with open_model(tiny_run, precision="int8") as m:
+        assert np.array_equal(m.predict(tiny_stack), y)
 
 
 def test_the_int8_copy_is_named_by_the_network_and_the_recipe(tmp_path, monkeypatch):
@@ -69,7 +54,7 @@ def test_the_int8_copy_is_named_by_the_network_and_the_recipe(tmp_path, monkeypa
     assert quantize.int8_key(a) != before
 
 
-def test_int8_calibration_leaves_out_inputs_it_cannot_make(run_dir, tmp_path, monkeypatch):
+def test_int8_calibration_leaves_out_inputs_it_cannot_make(tiny_run, tmp_path, monkeypatch):
     from srredsim.runtime import handle, read_model
 
     monkeypatch.setenv("SRREDSIM_CACHE_DIR", str(tmp_path / "cache"))
@@ -81,13 +66,13 @@ def test_int8_calibration_leaves_out_inputs_it_cannot_make(run_dir, tmp_path, mo
         return real(self, size, seed, photons)
 
     monkeypatch.setattr(handle._Source, "_synthetic_raw", dim_fails)
-    with read_model(run_dir) as artifact:
+    with read_model(tiny_run) as artifact:
         batches = list(artifact._source.calibration_batches())
     from srredsim.runtime.quantize import CALIBRATION_PHOTONS
 
     assert len(batches) == sum(p >= 10 for p in CALIBRATION_PHOTONS) > 0
     monkeypatch.setattr(handle._Source, "_synthetic_raw", lambda *a, **k: (_ for _ in ()).throw(SrredsimError("no")))
-    with read_model(run_dir) as artifact, pytest.raises(SrredsimError, match="int8 calibration: no synthetic input"):
+    with read_model(tiny_run) as artifact, pytest.raises(SrredsimError, match="int8 calibration: no synthetic input"):
         list(artifact._source.calibration_batches())
 
 
@@ -110,7 +95,7 @@ def test_the_convolutions_nearest_the_data_stay_in_floating_point():
     assert kept_in_float(small) == ["conv0", "conv4"]
 
 
-def test_int8_without_nncf_says_which_extra_to_install(run_dir, tmp_path, monkeypatch):
+def test_int8_without_nncf_says_which_extra_to_install(tiny_run, tmp_path, monkeypatch):
     from srredsim.runtime import handle, open_model
 
     monkeypatch.setenv("SRREDSIM_CACHE_DIR", str(tmp_path / "cache"))
@@ -121,29 +106,29 @@ def test_int8_without_nncf_says_which_extra_to_install(run_dir, tmp_path, monkey
 
     monkeypatch.setattr(handle._Source, "calibration_batches", not_yet)
     with pytest.raises(SrredsimError, match=r'int8 needs NNCF: pip install "srredsim\[int8\]"'):
-        open_model(run_dir, precision="int8")
+        open_model(tiny_run, precision="int8")
 
 
-def test_an_engine_opened_in_the_background_predicts_the_same(run_dir, raw):
+def test_an_engine_opened_in_the_background_predicts_the_same(tiny_run, tiny_stack):
     from srredsim.runtime import open_model, read_model
     from srredsim.runtime.handle import _OpeningEngine
 
-    with open_model(run_dir, engine="openvino", precision="fp32") as m:
-        ref = m.predict(raw)
-    with read_model(run_dir) as artifact:
+    with open_model(tiny_run, engine="openvino", precision="fp32") as m:
+        ref = m.predict(tiny_stack)
+    with read_model(tiny_run) as artifact:
         m = artifact.open(engine="openvino", precision="fp32", background=True)
         assert isinstance(m.adapter, _OpeningEngine)
         assert "openvino fp32, CPU path" in m.describe()  # known before the engine is ready
-        assert np.array_equal(m.predict(raw), ref)
+        assert np.array_equal(m.predict(tiny_stack), ref)
         m.close()
         with pytest.raises(SrredsimError, match="closed"):
-            m.predict(raw)
-    with read_model(run_dir) as artifact:  # other engines open at once
+            m.predict(tiny_stack)
+    with read_model(tiny_run) as artifact:  # other engines open at once
         m = artifact.open(engine="onnx", precision="fp32", background=True)
         assert not isinstance(m.adapter, _OpeningEngine)
 
 
-def test_what_must_be_said_at_once_is_done_before_the_background_thread(run_dir, raw, tmp_path, monkeypatch):
+def test_what_must_be_said_at_once_is_done_before_the_background_thread(tiny_run, tiny_stack, tmp_path, monkeypatch):
     """The int8 copy (slow, with progress) and the bf16 hardware check run in the caller's thread:
     their message comes before the data check, not after it."""
     from srredsim.runtime import openvino_engine, read_model
@@ -151,31 +136,31 @@ def test_what_must_be_said_at_once_is_done_before_the_background_thread(run_dir,
 
     monkeypatch.setenv("SRREDSIM_CACHE_DIR", str(tmp_path / "cache"))
     lines: list[str] = []
-    with read_model(run_dir) as artifact:
+    with read_model(tiny_run) as artifact:
         m = artifact.open(engine="openvino", precision="int8", log=lines.append, background=True)
         assert isinstance(m.adapter, _OpeningEngine)
         assert any("quantising" in s for s in lines)  # done before open() returned
         assert list((tmp_path / "cache" / "engines").glob("*.int8/model.xml"))
-        assert np.all(np.isfinite(m.predict(raw)))
+        assert np.all(np.isfinite(m.predict(tiny_stack)))
     monkeypatch.setattr(openvino_engine, "supports_bf16", lambda: False)
-    with read_model(run_dir) as artifact, pytest.raises(SrredsimError, match="no bf16 arithmetic on this CPU"):
+    with read_model(tiny_run) as artifact, pytest.raises(SrredsimError, match="no bf16 arithmetic on this CPU"):
         artifact.open(engine="openvino", precision="bf16", background=True)  # raised by open(), not later
 
 
-def test_a_dropped_artifact_keeps_its_files_until_the_background_engine_is_open(run_dir, raw, tmp_path):
+def test_a_dropped_artifact_keeps_its_files_until_the_background_engine_is_open(tiny_run, tiny_stack, tmp_path):
     import gc
 
     from srredsim.export.api import export_run
     from srredsim.runtime import read_model
 
-    pkg = export_run(run_dir, "bioimageio", tmp_path / "pkg.zip", test_size=32, verify=False).outputs["bioimageio"]
+    pkg = export_run(tiny_run, "bioimageio", tmp_path / "pkg.zip", test_size=32, verify=False).outputs["bioimageio"]
     assert pkg.suffix == ".zip"  # unpacked by read_model, removed by the artifact's finalizer
     m = read_model(pkg).open(engine="openvino", precision="fp32", background=True)  # no with: dropped at once
     gc.collect()
-    assert np.all(np.isfinite(m.predict(raw)))  # the thread read the unpacked ONNX file before it went
+    assert np.all(np.isfinite(m.predict(tiny_stack)))  # the thread read the unpacked ONNX file before it went
 
 
-def test_an_error_while_opening_in_the_background_reaches_the_first_call(run_dir, raw, monkeypatch):
+def test_an_error_while_opening_in_the_background_reaches_the_first_call(tiny_run, tiny_stack, monkeypatch):
     from srredsim.runtime import handle, read_model
 
     started = threading.Event()
@@ -185,93 +170,94 @@ def test_an_error_while_opening_in_the_background_reaches_the_first_call(run_dir
         raise SrredsimError("OpenVINO cannot compile it (test)")
 
     monkeypatch.setattr(handle._RunSource, "open_engine", broken)
-    with read_model(run_dir) as artifact:
+    with read_model(tiny_run) as artifact:
         m = artifact.open(engine="openvino", precision="fp32", background=True, halo=8)  # returns at once
         assert not started.is_set()  # it opens once told what to expect (or at the first call)
         m.expect((40, 40))
         assert started.wait(30)
         with pytest.raises(SrredsimError, match="cannot compile it"):
-            m.predict(raw)
+            m.predict(tiny_stack)
         pending = artifact._opening[0]
     assert not pending._thread.is_alive() and artifact._opening == []  # closing waited for the thread
 
 
-def test_openvino_keeps_its_compiled_networks_in_the_user_cache(run_dir, raw, tmp_path, monkeypatch):
+def test_openvino_keeps_its_compiled_networks_in_the_user_cache(tiny_run, tiny_stack, tmp_path, monkeypatch):
     from srredsim.runtime import open_model
 
     monkeypatch.setenv("SRREDSIM_CACHE_DIR", str(tmp_path / "cache"))
-    with open_model(run_dir, engine="openvino", precision="fp32") as m:
-        first = m.predict(raw)
+    with open_model(tiny_run, engine="openvino", precision="fp32") as m:
+        first = m.predict(tiny_stack)
     assert list((tmp_path / "cache" / "openvino").iterdir())  # OpenVINO's compiled blob
-    with open_model(run_dir, engine="openvino", precision="fp32") as m:  # loaded from the cache: same output
+    with open_model(tiny_run, engine="openvino", precision="fp32") as m:  # loaded from the cache: same output
         assert bool(m.adapter.compiled.get_property("LOADED_FROM_CACHE"))
-        assert np.array_equal(m.predict(raw), first)
+        assert np.array_equal(m.predict(tiny_stack), first)
 
 
-def test_info_says_whether_int8_can_run_here(run_dir, capsys, monkeypatch):
+def test_info_says_whether_int8_can_run_here(tiny_run, capsys, monkeypatch):
     import importlib.util
 
     from srredsim.cli import main
 
-    assert main(["info", str(run_dir)]) == 0
+    assert main(["info", str(tiny_run)]) == 0
     line = next(s for s in capsys.readouterr().out.splitlines() if s.startswith("int8:"))
     assert "--precision int8 runs OpenVINO int8 (NNCF" in line and "auto never picks it" in line
     real = importlib.util.find_spec
     monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "nncf" else real(name, *a))
-    assert main(["info", str(run_dir)]) == 0
+    assert main(["info", str(tiny_run)]) == 0
     line = next(s for s in capsys.readouterr().out.splitlines() if s.startswith("int8:"))
     assert 'needs NNCF: pip install "srredsim[int8]"' in line
 
 
-def test_openvino_compiled_for_the_expected_shape_runs_it_and_any_other(run_dir, raw, monkeypatch):
+def test_openvino_compiled_for_the_expected_shape_runs_it_and_any_other(tiny_run, tiny_stack, monkeypatch):
     """predict tells a background OpenVINO open the first stack's window shape; the engine is compiled
     for that fixed size, gives the dynamic network's result, and still runs other shapes."""
     from srredsim.runtime import open_model, read_model
     from srredsim.runtime.openvino_engine import OpenVinoEngine
 
-    with open_model(run_dir, engine="openvino", precision="fp32") as m:
-        ref, other_ref = m.predict(raw), m.predict(raw[:, :48, :40])
+    with open_model(tiny_run, engine="openvino", precision="fp32") as m:
+        ref, other_ref = m.predict(tiny_stack), m.predict(tiny_stack[:, :48, :40])
         halo = m.halo
-    with read_model(run_dir) as artifact:
+    with read_model(tiny_run) as artifact:
         m = artifact.open(engine="openvino", precision="fp32", background=True)
-        m.expect(raw.shape[1:])
+        m.expect(tiny_stack.shape[1:])
         engine = m.adapter.wait()
         assert isinstance(engine, OpenVinoEngine)
-        assert engine.fixed_shape == (1, raw.shape[1] + 2 * halo, raw.shape[2] + 2 * halo, raw.shape[0])
-        y = m.predict(raw)
+        frames, h, w = tiny_stack.shape
+        assert engine.fixed_shape == (1, h + 2 * halo, w + 2 * halo, frames)
+        y = m.predict(tiny_stack)
         assert engine._dynamic is None  # the expected shape ran on the fixed-size network
-        other = m.predict(raw[:, :48, :40])
+        other = m.predict(tiny_stack[:, :48, :40])
         assert engine._dynamic is not None
     span = float(ref.max() - ref.min())
     assert np.abs(y - ref).max() <= 1e-5 * span and np.abs(other - other_ref).max() <= 1e-5 * span
 
 
-def test_an_opening_never_told_what_to_expect_starts_at_the_first_call_or_never(run_dir, raw):
+def test_an_opening_never_told_what_to_expect_starts_at_the_first_call_or_never(tiny_run, tiny_stack):
     from srredsim.runtime import read_model
 
-    with read_model(run_dir) as artifact:
+    with read_model(tiny_run) as artifact:
         m = artifact.open(engine="openvino", precision="fp32", background=True)
         assert m.adapter._thread is None
-        assert m.predict(raw).shape == (2 * raw.shape[1], 2 * raw.shape[2])
+        assert m.predict(tiny_stack).shape == (2 * tiny_stack.shape[1], 2 * tiny_stack.shape[2])
         assert m.adapter.wait().fixed_shape is None  # dynamic: nobody said which shape
-    with read_model(run_dir) as artifact:
+    with read_model(tiny_run) as artifact:
         m = artifact.open(engine="openvino", precision="fp32", background=True)
     assert m.adapter._thread is not None and m.adapter._engine is None  # closed unopened: nothing compiled
     with pytest.raises(SrredsimError, match="engine was closed"):
-        m.predict(raw)
+        m.predict(tiny_stack)
 
 
-def test_a_fixed_size_compile_loads_from_openvinos_cache_the_second_time(run_dir, raw, tmp_path, monkeypatch):
+def test_a_fixed_size_compile_loads_from_openvinos_cache_the_second_time(tiny_run, tiny_stack, tmp_path, monkeypatch):
     """`srredsim predict` compiles for its first stack's size; that compile goes through OpenVINO's
     model cache too (0.1 s instead of 0.2 s to open the full network for a 512² stack)."""
     from srredsim.runtime import open_model
     from srredsim.runtime.openvino_engine import OpenVinoEngine
 
     monkeypatch.setenv("SRREDSIM_CACHE_DIR", str(tmp_path / "cache"))
-    with open_model(run_dir, engine="onnx", precision="fp32"):
+    with open_model(tiny_run, engine="onnx", precision="fp32"):
         pass  # the network converted to ONNX, into the cache
     onnx_file, = (tmp_path / "cache" / "engines").glob("*.onnx")
-    x = (np.moveaxis(raw, 0, -1)[None] / raw.max()).astype(np.float32)
+    x = (np.moveaxis(tiny_stack, 0, -1)[None] / tiny_stack.max()).astype(np.float32)
     first = OpenVinoEngine(onnx_file, "fp32", shape=x.shape)
     second = OpenVinoEngine(onnx_file, "fp32", shape=x.shape)
     assert first.fixed_shape == second.fixed_shape == x.shape

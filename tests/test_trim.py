@@ -12,23 +12,10 @@ from conftest import make_tiny_run
 
 
 @pytest.fixture(scope="module")
-def run_dir(tmp_path_factory) -> Path:
-    return make_tiny_run(tmp_path_factory.mktemp("trim") / "tiny", filters=8, depth=2, positive_biases=True)
-
-
-@pytest.fixture(scope="module")
-def raw(run_dir):
-    from srredsim.config import RunConfig
-    from srredsim.export.testdata import synthetic_raw_stack
-
-    return synthetic_raw_stack(RunConfig.load(run_dir).optics, 64, seed=7)
-
-
-@pytest.fixture(scope="module")
-def onnx_file(run_dir) -> Path:
+def onnx_file(tiny_run) -> Path:
     from srredsim.runtime import read_model
 
-    with read_model(run_dir) as artifact:
+    with read_model(tiny_run) as artifact:
         return artifact._source.engine_file("fp32")
 
 
@@ -89,37 +76,37 @@ def test_a_graph_it_does_not_know_is_left_as_it_is(onnx_file, tmp_path):
 
 
 @pytest.mark.parametrize("tile", [None, 72])
-def test_predict_with_a_trimmed_engine_gives_the_whole_networks_result(run_dir, raw, tile):
+def test_predict_with_a_trimmed_engine_gives_the_whole_networks_result(tiny_run, tiny_stack, tile):
     """What `srredsim predict` does: open in the background, expect the first stack's windows,
     predict -- whole, or in tiles of one size --, against the same engine opened plainly."""
     from srredsim.runtime import open_model, read_model
     from srredsim.runtime.openvino_engine import OpenVinoEngine
 
-    with open_model(run_dir, engine="openvino", precision="fp32") as m:
-        ref = m.predict(raw, tile=tile)
+    with open_model(tiny_run, engine="openvino", precision="fp32") as m:
+        ref = m.predict(tiny_stack, tile=tile)
         halo = m.halo
-    with read_model(run_dir) as artifact:
+    with read_model(tiny_run) as artifact:
         m = artifact.open(engine="openvino", precision="fp32", background=True)
-        m.expect(raw.shape[1:], tile=tile)
+        m.expect(tiny_stack.shape[1:], tile=tile)
         engine = m.adapter.wait()
         assert isinstance(engine, OpenVinoEngine) and engine.fixed_shape is not None
         assert 0 < engine.trimmed <= halo - 2
-        y = m.predict(raw, tile=tile)
+        y = m.predict(tiny_stack, tile=tile)
         assert engine._dynamic is None  # every window ran on the trimmed network
     assert np.array_equal(y, ref)
 
 
-def test_without_the_mirrored_border_nothing_is_trimmed(run_dir, raw):
+def test_without_the_mirrored_border_nothing_is_trimmed(tiny_run, tiny_stack):
     from srredsim.runtime import open_model, read_model
 
-    with open_model(run_dir, engine="openvino", precision="fp32") as m:
-        ref = m.predict(raw, border=None)
-    with read_model(run_dir) as artifact:
+    with open_model(tiny_run, engine="openvino", precision="fp32") as m:
+        ref = m.predict(tiny_stack, border=None)
+    with read_model(tiny_run) as artifact:
         m = artifact.open(engine="openvino", precision="fp32", background=True)
-        m.expect(raw.shape[1:], border=None)
+        m.expect(tiny_stack.shape[1:], border=None)
         engine = m.adapter.wait()
         assert engine.fixed_shape is not None and engine.trimmed == 0
-        assert np.array_equal(m.predict(raw, border=None), ref)
+        assert np.array_equal(m.predict(tiny_stack, border=None), ref)
 
 
 def test_a_prepared_network_is_compiled_from_the_cache_without_reading_the_model(onnx_file, tmp_path,
