@@ -148,7 +148,10 @@ def _crop_valid(raw: np.ndarray, test_input, want: int, minimum: int, step: int)
 def _parity(reference: np.ndarray, fns: dict[str, Callable], x: np.ndarray, tol: float) -> dict[str, float]:
     diffs = {}
     for name, fn in fns.items():
-        y = np.asarray(fn(x), np.float32).reshape(reference.shape)
+        y = np.asarray(fn(x), np.float32)
+        if y.shape != reference.shape:  # never reshaped to fit: a wrong rank is a wrong model
+            raise SrredsimError(f"exported {name} model returns shape {y.shape} on the test input, Keras "
+                                f"{reference.shape}")
         d = float(np.max(np.abs(y - reference)))
         diffs[name] = d
         if not d <= tol:

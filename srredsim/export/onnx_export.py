@@ -45,22 +45,75 @@ def convert_to_onnx(model, *, opset: int = ONNX_OPSET, nchw: bool = False, input
     return finish_proto(proto, metadata, max_ir=max_ir)
 
 
+def tf2onnx_optimizers():
+    """tf2onnx's graph optimizers without its ``reshape_optimizer``.
+
+    That pass turns a Reshape of a computed shape -- tf2onnx writes the channels-last <->
+    channels-first Transpose of a one-channel tensor as one, ``Reshape(x, Gather(Shape(x), perm))``
+    -- into a constant shape shifted by a leading 1: an Unsqueeze to rank 5 before the input's
+    Reshape, a Squeeze after the output's. It is the only source of rank-5 tensors in our graphs,
+    and one CI run (2026-12-02) exported a tiny RED-Net whose ONNX passed the ONNX checker yet
+    returned ``(1, 1, 256, 256, 1)`` in ONNX Runtime (Python 1.32 and Java 1.13 alike); not
+    reproduced here in 60 conversions in and across processes, nor under other CPU models (qemu).
+    Without the pass the graph keeps the 4-D Shape/Gather/Reshape: the same output (max difference
+    0.0 on the full SR-REDSIM and on RED-Net), and OpenVINO folds it for a fixed size."""
+    from collections import OrderedDict
+
+    from tf2onnx import optimizer
+
+    return OrderedDict((name, opt) for name, opt in optimizer._get_optimizers().items() if name != "reshape_optimizer")
+
+
 def keras_to_proto(model, spec, opset: int, input_id: str, output_id: str, what: str = "", **kwargs):
     """tf2onnx on a Keras model with one input ``spec``; the graph's single input and output must
-    carry the RDF tensor ids. ``what`` names the graph in errors."""
+    carry the RDF tensor ids, and it must return the Keras model's output shape on ONNX Runtime
+    (:func:`check_output_shape`). ``what`` names the graph in errors."""
     import tf2onnx
 
+    label = f"ONNX conversion{' of ' + what if what else ''}"
     try:
-        proto, _ = tf2onnx.convert.from_keras(model, input_signature=[spec], opset=opset, **kwargs)
+        proto, _ = tf2onnx.convert.from_keras(model, input_signature=[spec], opset=opset,
+                                              optimizers=tf2onnx_optimizers(), **kwargs)
     except Exception as exc:
-        raise SrredsimError(f"ONNX conversion{' of ' + what if what else ''} failed ({type(exc).__name__}: {exc})") \
-            from None
+        raise SrredsimError(f"{label} failed ({type(exc).__name__}: {exc})") from None
     if [i.name for i in proto.graph.input] != [input_id] or [o.name for o in proto.graph.output] != [output_id]:
         raise SrredsimError(
             f"ONNX conversion gave inputs {[i.name for i in proto.graph.input]} and outputs "
             f"{[o.name for o in proto.graph.output]}; expected [{input_id!r}] and [{output_id!r}] "
             "(the Keras model's output layer must be named like the output tensor)")
+    nchw = bool(kwargs.get("inputs_as_nchw"))
+    check_output_shape(proto, model, tuple(spec.shape), nchw=nchw, what=label)
     return proto
+
+
+#: the batch, height and width of the probe that :func:`check_output_shape` feeds a dynamic graph
+#: (two images, unequal sides, both multiples of 32: any depth of the encoder divides them)
+PROBE_DIMS = (2, 64, 96)
+
+
+def check_output_shape(proto, model, spec_shape: tuple, *, nchw: bool = False, what: str = "ONNX conversion"):
+    """Run the converted graph once on ONNX Runtime (zeros; dynamic dimensions of ``spec_shape``
+    filled from :data:`PROBE_DIMS`) and raise unless it returns ``model.compute_output_shape`` of
+    the same input (channels first for ``nchw``). The ONNX checker cannot see every wrong graph: a
+    Reshape's computed shape is only known when it runs."""
+    import onnxruntime as ort
+
+    probe = tuple(int(d) if d is not None else PROBE_DIMS[i] for i, d in enumerate(spec_shape))
+    expected = tuple(int(d) for d in model.compute_output_shape(probe))
+    feed = np.zeros((probe[0], probe[3], probe[1], probe[2]) if nchw else probe, np.float32)
+    if nchw:
+        expected = (expected[0], expected[3], expected[1], expected[2])
+    opts = ort.SessionOptions()
+    opts.log_severity_level = 3
+    try:
+        sess = ort.InferenceSession(proto.SerializeToString(), sess_options=opts, providers=["CPUExecutionProvider"])
+        got = tuple(sess.run(None, {sess.get_inputs()[0].name: feed})[0].shape)
+    except Exception as exc:
+        raise SrredsimError(f"{what}: ONNX Runtime cannot run the converted graph on a {feed.shape} input "
+                            f"({type(exc).__name__}: {exc})") from None
+    if got != expected:
+        raise SrredsimError(f"{what}: the converted graph returns {got} for a {feed.shape} input, the Keras model "
+                            f"{expected}; the ONNX file would be wrong, so none was written")
 
 
 def finish_proto(proto, metadata: dict[str, str] | None, max_ir: int = ONNX_MAX_IR,

@@ -16,8 +16,9 @@ from pathlib import Path
 from srredsim.cache import cache_dir
 from srredsim.errors import atomic_dir, atomic_path
 
-# bump when the conversion changes what it produces
-CONVERSION_VERSION = b"inference-twin-v1"
+# bump when the conversion changes what it produces (v2: without tf2onnx's reshape optimizer and
+# checked on ONNX Runtime, see srredsim.export.onnx_export.tf2onnx_optimizers)
+CONVERSION_VERSION = b"inference-twin-v2"
 
 
 def file_hash(path: Path, h=None) -> str:

@@ -89,6 +89,57 @@ def test_onnx_and_savedmodel_take_one_image_and_keep_its_size(exported):
     assert np.max(np.abs(a - b)) < 1e-5 and np.max(np.abs(a - c)) < 1e-5 and float(a.std()) > 0
 
 
+def test_onnx_graphs_stay_four_dimensional(exported, package):
+    """The one-channel input and output are reordered by 4-D Reshapes, never through a rank-5
+    Unsqueeze/Squeeze (tf2onnx's reshape optimizer, left out: a CI export of such a graph returned
+    (1, 1, 256, 256, 1)); every exported ONNX file returns NHWC (or NCHW) images at batch 1 and 2."""
+    import onnx
+    import onnxruntime as ort
+
+    graphs = {"onnx": exported.outputs["onnx"].read_bytes(), "onnx_nchw": exported.outputs["onnx_nchw"].read_bytes()}
+    with zipfile.ZipFile(package) as zf:
+        graphs["package"] = zf.read("model.onnx")
+    for name, data in graphs.items():
+        proto = onnx.shape_inference.infer_shapes(onnx.load_from_string(data))
+        assert not {"Unsqueeze", "Squeeze"} & {n.op_type for n in proto.graph.node}, name
+        ranks = {v.name: len(v.type.tensor_type.shape.dim) for v in proto.graph.value_info
+                 if v.type.tensor_type.HasField("shape") and v.type.tensor_type.elem_type == onnx.TensorProto.FLOAT}
+        assert ranks and max(ranks.values()) == 4, (name, {k: r for k, r in ranks.items() if r != 4})
+        sess = ort.InferenceSession(data, providers=["CPUExecutionProvider"])
+        for batch in (1, 2):
+            shape = (batch, 1, 40, 56) if name == "onnx_nchw" else (batch, 40, 56, 1)
+            assert sess.run(None, {"image": np.zeros(shape, np.float32)})[0].shape == shape, (name, batch)
+
+
+def test_a_converted_graph_of_the_wrong_shape_is_refused(red_run, exported):
+    """check_output_shape runs the graph against the Keras model's output shape: one that returns a
+    rank-5 tensor is refused with both shapes named; the exporter's parity no longer reshapes an
+    answer to fit."""
+    import onnx
+
+    from srredsim.export.api import _parity
+    from srredsim.export.onnx_export import check_output_shape
+    from srredsim.runfolder import load_run
+
+    model = load_run(red_run).load_model()
+    good = onnx.load(str(exported.outputs["onnx"]))
+    check_output_shape(good, model, (None, None, None, 1))  # the exported graph passes
+    bad = onnx.load(str(exported.outputs["onnx"]))
+    last = bad.graph.output[0]
+    for node in bad.graph.node:
+        node.output[:] = ["sr_4d" if o == "sr" else o for o in node.output]
+    bad.graph.initializer.append(onnx.numpy_helper.from_array(np.array([0], np.int64), "lead_axis"))
+    bad.graph.node.append(onnx.helper.make_node("Unsqueeze", ["sr_4d", "lead_axis"], ["sr"]))
+    last.type.tensor_type.shape.dim.insert(0, onnx.TensorShapeProto.Dimension(dim_value=1))
+    onnx.checker.check_model(bad, full_check=True)  # a consistent graph: only running it shows the rank
+    with pytest.raises(SrredsimError, match=r"returns \(1, 2, 64, 96, 1\) for a \(2, 64, 96, 1\) input, the Keras "
+                                            r"model \(2, 64, 96, 1\)"):
+        check_output_shape(bad, model, (None, None, None, 1), what="test")
+    x = np.zeros((1, 16, 16, 1), np.float32)
+    with pytest.raises(SrredsimError, match=r"returns shape \(1, 1, 16, 16, 1\).*Keras \(1, 16, 16, 1\)"):
+        _parity(x, {"onnx": lambda v: v[None]}, x, 1e-4)
+
+
 def test_rdf_describes_one_reconstruction_in_and_the_same_size_out(rdf, package):
     from srredsim.export.meta import halo
 
