@@ -316,7 +316,7 @@ class OpenVinoEngine(Engine):
                 return model
         if trimmed == 0:
             return model  # left as it was
-        whole = core().read_model(str(self._path))  # failed half-way, or not the promised shape
+        whole = self._read(self._path)  # failed half-way, or not the promised shape
         whole.reshape(shape)
         return whole
 
@@ -338,7 +338,7 @@ class OpenVinoEngine(Engine):
         if self.fixed_shape is None or shape == self.fixed_shape:
             return self._request
         if self._dynamic is None:
-            self._dynamic = self._compile(core().read_model(str(self._path))).create_infer_request()
+            self._dynamic = self._compile(self._read(self._path)).create_infer_request()
         return self._dynamic
 
     def predict(self, batch: np.ndarray) -> np.ndarray:
